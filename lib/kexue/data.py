@@ -1,0 +1,418 @@
+"""Datasets of the book: one registry of files, checked by sha256, and their loaders.
+
+Every file the book reads is registered once in :data:`REGISTRY` with its canonical
+URL and sha256. :func:`fetch` returns a verified local path for a registered file,
+looking in this order:
+
+1. the cache, ``$KEXUE_DATA`` (default: Keras's cache, ``~/.keras/datasets``);
+2. the offline mirror ``$KEXUE_DATA_MIRROR``, a folder laid out like the registry
+   names (``mnist/train-images-idx3-ubyte.gz``, ...), used in place;
+3. the canonical URL, downloaded with ``keras.utils.get_file`` and its hash.
+
+A file whose sha256 matches neither the canonical hash nor the mirror's own hash
+(where the mirror holds different bytes of the same data) raises
+:class:`DataIntegrityError` naming the file and both hashes, and is never used; a
+file that cannot be found anywhere raises :class:`DataNotFoundError` saying how to
+get it.
+
+Loaders: :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_imdb`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+
+class DataIntegrityError(ValueError):
+    """A data file's sha256 is not the registered one."""
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A registered data file is neither cached, mirrored nor downloadable."""
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """One registered file.
+
+    Attributes:
+        name: relative path, the same in the cache and in the mirror
+            (``"mnist/train-images-idx3-ubyte.gz"``).
+        url: canonical download URL.
+        sha256: sha256 of the canonical file.
+        mirror_name: the file's path in the mirror where it differs from ``name``
+            (another folder name, or different bytes of the same data), else ``None``.
+        mirror_sha256: sha256 of that mirror file.
+        note: how the mirror file differs from the canonical one, if it does.
+    """
+
+    name: str
+    url: str
+    sha256: str
+    mirror_name: str | None = None
+    mirror_sha256: str | None = None
+    note: str = ""
+
+    def accepted(self) -> dict[str, str]:
+        """Accepted sha256 values, keyed by what they identify."""
+        out = {"canonical": self.sha256}
+        if self.mirror_sha256:
+            out["mirror"] = self.mirror_sha256
+        return out
+
+
+def _keras_file(subdir: str, fname: str, sha256: str, mirror_subdir: str | None = None) -> DataFile:
+    mirror_name = f"{mirror_subdir}/{fname}" if mirror_subdir else None
+    return DataFile(f"{subdir}/{fname}", KERAS_DATASETS_URL + fname, sha256, mirror_name)
+
+
+REGISTRY: dict[str, DataFile] = {
+    f.name: f
+    for f in [
+        # MNIST: the four canonical idx files (LeCun's bytes, served by Keras's bucket).
+        _keras_file("mnist", "train-images-idx3-ubyte.gz",
+                    "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+        _keras_file("mnist", "train-labels-idx1-ubyte.gz",
+                    "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+        _keras_file("mnist", "t10k-images-idx3-ubyte.gz",
+                    "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+        _keras_file("mnist", "t10k-labels-idx1-ubyte.gz",
+                    "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+        # Fashion-MNIST: exactly the files keras.datasets.fashion_mnist downloads.
+        _keras_file("fashion-mnist", "train-images-idx3-ubyte.gz",
+                    "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", "fashion_mnist"),
+        _keras_file("fashion-mnist", "train-labels-idx1-ubyte.gz",
+                    "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", "fashion_mnist"),
+        _keras_file("fashion-mnist", "t10k-images-idx3-ubyte.gz",
+                    "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", "fashion_mnist"),
+        _keras_file("fashion-mnist", "t10k-labels-idx1-ubyte.gz",
+                    "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", "fashion_mnist"),
+        # IMDB: Keras's word index (rank of each word by frequency) ...
+        _keras_file("imdb", "imdb_word_index.json",
+                    "027313fe9a320280f3bf0fac5baf58c4a683cf39a7ed9c3d3d3912bde4284cf6"),
+        # ... and the raw labelled reviews of Maas et al. (2011).
+        DataFile(
+            "imdb/aclImdb_v1.tar.gz",
+            "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",
+            "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe",
+            mirror_name="imdb/aclImdb_v1_labeled.tar.gz",
+            mirror_sha256="d47e885cb89cc6a4890c3c14e911bff8be08b55e0bfdfe4d5cc30d2027c7f567",
+            note="re-packed archive of the 50,000 labelled reviews (texts unchanged; "
+            "no unsup/ reviews, no *.feat files)",
+        ),
+    ]
+}
+"""Every data file of the book, by name."""
+
+def data_dir() -> Path:
+    """The cache folder: ``$KEXUE_DATA``, else Keras's ``datasets`` cache."""
+    env = os.environ.get("KEXUE_DATA")
+    if env:
+        return Path(env).expanduser()
+    return _keras_home() / "datasets"
+
+
+def _keras_home() -> Path:
+    """Keras's own cache root (``$KERAS_HOME`` as Keras read it, else ``~/.keras``)."""
+    try:
+        from keras.src.backend.config import keras_home  # not exported by Keras
+
+        return Path(keras_home()).expanduser()
+    except ImportError:  # pragma: no cover
+        return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser()
+
+
+def mirror_dir() -> Path | None:
+    """The offline mirror named by ``$KEXUE_DATA_MIRROR``, or ``None``."""
+    env = os.environ.get("KEXUE_DATA_MIRROR")
+    return Path(env).expanduser() if env else None
+
+
+def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _entry(name: str) -> DataFile:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise KeyError(
+            f"{name!r} is not a registered data file; registered: {', '.join(sorted(REGISTRY))}."
+        ) from None
+
+
+def _verify(path: Path, entry: DataFile) -> None:
+    got = sha256sum(path)
+    accepted = entry.accepted()
+    if got not in accepted.values():
+        wanted = " or ".join(f"{v} ({k})" for k, v in accepted.items())
+        raise DataIntegrityError(
+            f"{path} is corrupt or not the registered file {entry.name!r}: its sha256 is "
+            f"{got}, expected {wanted}. The file was not used; delete it and fetch it again "
+            f"from {entry.url}."
+        )
+
+
+def _how_to_get(entry: DataFile, cached: Path) -> str:
+    mirror = entry.mirror_name or entry.name
+    return (
+        f"Data file {entry.name!r} is not available offline and could not be downloaded. "
+        f"Download {entry.url} (sha256 {entry.sha256}) to {cached}, or set "
+        f"KEXUE_DATA_MIRROR to a folder that holds {mirror!r}."
+    )
+
+
+def fetch(name: str, download: bool = True) -> Path:
+    """Return a verified local path of the registered file ``name``.
+
+    Args:
+        name: a key of :data:`REGISTRY`.
+        download: whether to try the canonical URL when the file is neither cached
+            nor mirrored.
+
+    Raises:
+        KeyError: ``name`` is not registered.
+        DataIntegrityError: the cached, mirrored or downloaded file has the wrong sha256
+            (the message names the file and both hashes). A corrupt cached file is
+            deleted, then fetched again; a corrupt mirror file is left alone and
+            reported.
+        DataNotFoundError: the file is nowhere and could not be downloaded.
+    """
+    entry = _entry(name)
+    cached = data_dir() / entry.name
+    if cached.exists():
+        try:
+            _verify(cached, entry)
+            return cached
+        except DataIntegrityError:
+            cached.unlink()
+    mirror = mirror_dir()
+    if mirror is not None:
+        for rel in filter(None, (entry.mirror_name, entry.name)):
+            candidate = mirror / rel
+            if candidate.exists():
+                _verify(candidate, entry)
+                return candidate
+    if not download:
+        raise DataNotFoundError(_how_to_get(entry, cached))
+    import keras
+
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path = keras.utils.get_file(
+            fname=cached.name,
+            origin=entry.url,
+            file_hash=entry.sha256,
+            cache_dir=str(data_dir()),
+            cache_subdir=str(Path(entry.name).parent),
+        )
+    except ValueError as err:  # get_file's wording for a hash mismatch
+        raise DataIntegrityError(f"{entry.url}: {err}") from err
+    except Exception as err:
+        raise DataNotFoundError(f"{_how_to_get(entry, cached)} ({err})") from err
+    return Path(path)
+
+
+# ---------------------------------------------------------------- MNIST-like idx files
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read a gzip-compressed IDX file (the MNIST format) into a ``uint8`` array.
+
+    The header's magic number gives the number of dimensions; the array has the
+    shape the header states, e.g. ``(60000, 28, 28)`` for images, ``(60000,)`` for labels.
+    """
+    with gzip.open(path, "rb") as fh:
+        raw = fh.read()
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file (header {raw[:4]!r}).")
+    ndim = raw[3]
+    dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    offset = 4 + 4 * ndim
+    data = np.frombuffer(raw, dtype=np.uint8, offset=offset)
+    if data.size != int(np.prod(dims)):
+        raise ValueError(f"{path}: header says {dims}, file holds {data.size} values.")
+    return data.reshape(dims)
+
+
+def _load_idx_set(subdir: str):
+    def get(stem):
+        return read_idx(fetch(f"{subdir}/{stem}.gz"))
+
+    return (
+        (get("train-images-idx3-ubyte"), get("train-labels-idx1-ubyte")),
+        (get("t10k-images-idx3-ubyte"), get("t10k-labels-idx1-ubyte")),
+    )
+
+
+def load_mnist():
+    """MNIST from the four canonical IDX files.
+
+    Returns ``(x_train, y_train), (x_test, y_test)``: ``uint8`` arrays of shapes
+    ``(60000, 28, 28)``, ``(60000,)``, ``(10000, 28, 28)``, ``(10000,)``, the same
+    arrays ``keras.datasets.mnist.load_data()`` returns (which reads a re-packed
+    ``mnist.npz`` of these files).
+
+    Used in: book/keras/gradient-accumulation.md
+    """
+    return _load_idx_set("mnist")
+
+
+def load_fashion_mnist():
+    """Fashion-MNIST through ``keras.datasets.fashion_mnist.load_data()``.
+
+    The four verified files are put where Keras's loader looks for them (its cache,
+    ``~/.keras/datasets/fashion-mnist``), so Keras reads them without downloading.
+    Returns ``(x_train, y_train), (x_test, y_test)`` with the shapes of MNIST.
+    """
+    import keras
+
+    keras_cache = _keras_home() / "datasets" / "fashion-mnist"
+    keras_cache.mkdir(parents=True, exist_ok=True)
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                 "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        name = f"fashion-mnist/{stem}.gz"
+        src = fetch(name)
+        dst = keras_cache / f"{stem}.gz"
+        if dst.resolve() != src.resolve():
+            if not dst.exists() or sha256sum(dst) != REGISTRY[name].sha256:
+                shutil.copyfile(src, dst)
+    return keras.datasets.fashion_mnist.load_data()
+
+
+# ---------------------------------------------------------------------------- IMDB
+
+KERAS_TEXT_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+"""Characters replaced by spaces before splitting (Keras's classic text filters)."""
+
+_TRANSLATE = str.maketrans(KERAS_TEXT_FILTERS, " " * len(KERAS_TEXT_FILTERS))
+
+
+def tokenize(text: str) -> list[str]:
+    """Split a review into words the way Keras's classic text utilities did.
+
+    Lower-case, every character of :data:`KERAS_TEXT_FILTERS` becomes a space, split
+    on whitespace. Apostrophes and non-ASCII letters stay inside words; ``<br />``
+    becomes the word ``br``, as in Keras's IMDB word index.
+    """
+    return text.lower().translate(_TRANSLATE).split()
+
+
+@dataclass
+class TextSplit:
+    """One split of a labelled text data set.
+
+    Attributes:
+        texts: the raw texts, ``list[str]`` of length N.
+        labels: ``int64`` array of shape ``(N,)``.
+        sequences: ``list[list[int]]`` of length N, the encoded texts.
+        ids: where each text came from (e.g. ``"train/pos/0_9.txt"``).
+    """
+
+    texts: list[str]
+    labels: np.ndarray
+    sequences: list[list[int]]
+    ids: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+@dataclass
+class ImdbData:
+    """IMDB reviews: ``train`` and ``test`` splits, and the word index used."""
+
+    train: TextSplit
+    test: TextSplit
+    word_index: dict[str, int]
+
+
+def imdb_word_index() -> dict[str, int]:
+    """Keras's IMDB word index: word to frequency rank (1 = most frequent)."""
+    with open(fetch("imdb/imdb_word_index.json"), encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def _read_acl_imdb(path: Path) -> dict[str, list[tuple[str, str, int]]]:
+    out: dict[str, list[tuple[str, str, int]]] = {"train": [], "test": []}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if (not member.isfile() or len(parts) != 4 or parts[1] not in out
+                    or parts[2] not in ("pos", "neg") or not parts[3].endswith(".txt")):
+                continue
+            text = tar.extractfile(member).read().decode("utf-8")
+            out[parts[1]].append(("/".join(parts[1:]), text, int(parts[2] == "pos")))
+    for split in out.values():
+        split.sort(key=lambda item: item[0])
+    return out
+
+
+def load_imdb(num_words: int | None = None, maxlen: int | None = None, skip_top: int = 0,
+              start_char: int | None = 1, oov_char: int = 2, index_from: int = 3,
+              seed: int = 113) -> ImdbData:
+    """The 50,000 labelled IMDB reviews, raw and encoded in Keras's conventions.
+
+    Each review is split by :func:`tokenize` and each word mapped through Keras's
+    word index: a word of rank ``r`` becomes ``r + index_from``; ``0`` is padding,
+    ``start_char`` starts every sequence (``None``: no start mark), and ``oov_char``
+    replaces words missing from the index and every index ``>= num_words`` or
+    ``< skip_top`` (offset included, as ``keras.datasets.imdb.load_data`` does).
+    Each split is shuffled with ``seed`` (train first, then test, one generator, as
+    Keras does); with ``maxlen``, sequences of ``maxlen`` or more indices (start
+    mark included) are dropped, again as Keras does.
+
+    This is our tokenisation of the raw texts: Keras's ``imdb.npz`` was made by a
+    tokeniser that was never published, so the sequences are close to, but not
+    identical with, Keras's arrays.
+
+    Returns:
+        :class:`ImdbData` with ``train`` and ``test`` of 25,000 reviews each (fewer
+        with ``maxlen``); labels are 1 for positive, 0 for negative.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    if num_words is not None and (not isinstance(num_words, int) or num_words <= index_from):
+        raise ValueError(f"num_words must be an int > index_from={index_from}, got {num_words!r}.")
+    if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 1):
+        raise ValueError(f"maxlen must be a positive int, got {maxlen!r}.")
+    word_index = imdb_word_index()
+    raw = _read_acl_imdb(fetch("imdb/aclImdb_v1.tar.gz"))
+    rng = np.random.RandomState(seed)
+    splits = {}
+    for split_name, items in raw.items():
+        order = rng.permutation(len(items))
+        ids, texts, labels, seqs = [], [], [], []
+        for i in order:
+            ident, text, label = items[i]
+            seq = [start_char] if start_char is not None else []
+            for word in tokenize(text):
+                rank = word_index.get(word)
+                seq.append(oov_char if rank is None else rank + index_from)
+            if maxlen is not None and len(seq) >= maxlen:
+                continue
+            if num_words is not None or skip_top:
+                top = num_words if num_words is not None else np.inf
+                seq = [w if skip_top <= w < top else oov_char for w in seq]
+            ids.append(ident)
+            texts.append(text)
+            labels.append(label)
+            seqs.append(seq)
+        splits[split_name] = TextSplit(texts, np.asarray(labels, dtype="int64"), seqs, ids)
+    return ImdbData(splits["train"], splits["test"], word_index)

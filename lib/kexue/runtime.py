@@ -1,0 +1,149 @@
+"""Run-time settings shared by every notebook: the scale knob, seeds, versions.
+
+Every budget knob of a notebook (samples, epochs, widths) comes from :func:`pick`,
+which chooses one of three values by the ``KEXUE_SCALE`` environment variable:
+
+``smoke``
+    what CI runs: every cell executes in well under a minute of work;
+``book``
+    the default, what ``make book`` runs: the article's claim, visibly, in about
+    three minutes on two CPU cores;
+``full``
+    the article's own setting, for a reader with a GPU or Colab.
+
+Used in: every notebook of the book.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+import time
+
+import numpy as np
+
+SCALES = ("smoke", "book", "full")
+"""The three scales, from cheapest to the article's own setting."""
+
+DEFAULT_SCALE = "book"
+
+_T0 = time.perf_counter()
+
+
+def scale() -> str:
+    """Return the scale selected by ``KEXUE_SCALE`` (default ``"book"``).
+
+    Surrounding whitespace and case are ignored. Any other value raises a
+    ``ValueError`` that lists the three valid scales.
+    """
+    raw = os.environ.get("KEXUE_SCALE", DEFAULT_SCALE)
+    value = raw.strip().lower() or DEFAULT_SCALE
+    if value not in SCALES:
+        raise ValueError(
+            f"KEXUE_SCALE={raw!r} is not a valid scale; expected one of "
+            f"{', '.join(repr(s) for s in SCALES)}."
+        )
+    return value
+
+
+_MISSING = object()
+
+
+def pick(smoke=_MISSING, book=_MISSING, full=_MISSING):
+    """Return the value given for the current :func:`scale`.
+
+    All three values must be given, so that a notebook always states what it does
+    at every scale::
+
+        epochs = pick(smoke=1, book=10, full=20)
+    """
+    values = {"smoke": smoke, "book": book, "full": full}
+    missing = [k for k, v in values.items() if v is _MISSING]
+    if missing:
+        raise TypeError(f"pick() needs a value for every scale; missing: {', '.join(missing)}.")
+    return values[scale()]
+
+
+def seed(n: int = 0) -> int:
+    """Seed Python's ``random``, NumPy and Keras (hence the backend) with ``n``.
+
+    Also makes TensorFlow's kernels deterministic where TensorFlow is the backend,
+    so that two runs of a notebook give the same numbers. Returns ``n``.
+    """
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {n!r}.")
+    n = int(n)
+    os.environ["PYTHONHASHSEED"] = str(n)
+    random.seed(n)
+    np.random.seed(n)
+    import keras
+
+    keras.utils.set_random_seed(n)
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+    return n
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python, NumPy, Keras, the Keras backend and ``kexue``."""
+    import keras
+
+    from kexue import __version__
+
+    out = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "kexue": __version__,
+    }
+    if out["backend"] == "tensorflow":
+        import tensorflow as tf
+
+        out["tensorflow"] = tf.__version__
+    elif out["backend"] == "jax":
+        import jax
+
+        out["jax"] = jax.__version__
+    return out
+
+
+def devices() -> list[str]:
+    """Short names of the devices the Keras backend can compute on (e.g. ``["CPU"]``)."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return [d.device_type for d in tf.config.list_physical_devices()]
+    if backend == "jax":
+        import jax
+
+        return [d.platform.upper() for d in jax.devices()]
+    if backend == "torch":
+        import torch
+
+        return ["CPU"] + (["GPU"] * torch.cuda.device_count())
+    return ["CPU"]
+
+
+def banner() -> str:
+    """One line for the first cell of every notebook: scale, versions and devices."""
+    v = versions()
+    backend = v["backend"]
+    backend_version = v.get(backend, "")
+    devs = devices()
+    counted = ", ".join(f"{devs.count(d)}x{d}" for d in dict.fromkeys(devs))
+    return (
+        f"scale={scale()} | {backend} {backend_version} | keras {v['keras']} | "
+        f"kexue {v['kexue']} | numpy {v['numpy']} | python {v['python']} | devices: {counted}"
+    )
+
+
+def elapsed() -> float:
+    """Seconds since ``kexue.runtime`` was imported (the notebook's own run time)."""
+    return time.perf_counter() - _T0

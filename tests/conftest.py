@@ -1,0 +1,22 @@
+"""Shared test set-up: quiet TensorFlow, a non-interactive plot backend, the data mirror."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+if "KEXUE_DATA_MIRROR" not in os.environ and (_SHARED / "MANIFEST.md").exists():
+    os.environ["KEXUE_DATA_MIRROR"] = str(_SHARED)
+
+
+@pytest.fixture
+def mirror():
+    """The offline data mirror; tests that need real data skip without one."""
+    path = os.environ.get("KEXUE_DATA_MIRROR")
+    if not path or not Path(path).is_dir():
+        pytest.skip("no offline data mirror (KEXUE_DATA_MIRROR)")
+    return Path(path)

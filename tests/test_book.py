@@ -1,0 +1,149 @@
+"""Structure of the book: every notebook follows the conventions of DESIGN.md.
+
+These checks read the jupytext sources under book/ and run in well under a second;
+the notebooks themselves are executed by nbmake in `make test`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jupytext
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK = ROOT / "book"
+NOTEBOOKS = sorted(p for p in BOOK.glob("*/*.md"))
+
+
+def _toc_files(node) -> list[str]:
+    out = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("file", "root"):
+                out.append(value)
+            else:
+                out.extend(_toc_files(value))
+    elif isinstance(node, list):
+        for item in node:
+            out.extend(_toc_files(item))
+    return out
+
+
+def _bib_keys() -> set[str]:
+    text = (ROOT / "references.bib").read_text(encoding="utf-8")
+    return set(re.findall(r"^@\w+\{([^,\s]+),", text, flags=re.M))
+
+
+def _read(path: Path):
+    return jupytext.read(path)
+
+
+def _code(nb) -> list[str]:
+    return [c.source for c in nb.cells if c.cell_type == "code"]
+
+
+def _prose(nb) -> str:
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "no notebooks under book/<part>/"
+
+
+def test_toc_lists_exactly_the_notebooks():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    listed = _toc_files(toc)
+    assert len(listed) == len(set(listed)), f"duplicate toc entries: {listed}"
+    for entry in listed:
+        assert (ROOT / f"{entry}.md").exists(), f"_toc.yml lists {entry}, which does not exist"
+    on_disk = {str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS}
+    assert on_disk == set(listed) - {"book/intro"}, (
+        f"not in _toc.yml: {sorted(on_disk - set(listed))}; "
+        f"in _toc.yml but missing: {sorted(set(listed) - on_disk - {'book/intro'})}"
+    )
+
+
+def test_bibliography_file_parses():
+    keys = _bib_keys()
+    assert keys, "references.bib holds no entries"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(BOOK)))
+class TestNotebook:
+    def test_front_matter(self, path):
+        text = path.read_text(encoding="utf-8")
+        assert text.startswith("---\n"), "missing YAML front matter"
+        front = yaml.safe_load(text.split("---\n", 2)[1])
+        assert front["jupytext"]["text_representation"]["format_name"] == "myst"
+        assert front["kernelspec"]["name"] == "python3"
+        assert front["kernelspec"]["language"] == "python"
+
+    def test_slug_is_kebab_case(self, path):
+        assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", path.stem), path.stem
+
+    def test_source_line_and_title(self, path):
+        nb = _read(path)
+        first = nb.cells[0]
+        assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
+            "the first cell must be the title"
+        )
+        assert re.search(r"kexue\.fm/archives/\d+", _prose(nb)), "no kexue.fm/archives/<id> source"
+
+    def test_one_parameters_cell_that_picks_by_scale(self, path):
+        nb = _read(path)
+        tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(tagged) == 1, f"expected exactly one cell tagged parameters, got {len(tagged)}"
+        assert tagged[0].cell_type == "code"
+        assert "pick(" in tagged[0].source, "budget knobs must come from kexue.runtime.pick"
+
+    def test_only_the_parameters_cell_reads_the_scale(self, path):
+        nb = _read(path)
+        for cell in nb.cells:
+            if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+                continue
+            assert "pick(" not in cell.source and "KEXUE_SCALE" not in cell.source, (
+                "only the parameters cell may branch on the scale:\n" + cell.source
+            )
+
+    def test_banner_first(self, path):
+        code = _code(_read(path))
+        assert code and "banner()" in code[0], "the first code cell prints runtime.banner()"
+
+    def test_asserts_results(self, path):
+        code = "\n".join(_code(_read(path)))
+        assert re.search(r"^\s*assert\s", code, flags=re.M), "no assert of a result"
+
+    def test_citations_exist_and_bibliography(self, path):
+        prose = _prose(_read(path))
+        cited = set()
+        for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", prose):
+            cited.update(k.strip() for k in group.split(","))
+        assert cited, "the notebook cites nothing"
+        missing = cited - _bib_keys()
+        assert not missing, f"cited but not in references.bib: {sorted(missing)}"
+        assert re.search(r"```\{bibliography\}\s*\n:filter: docname in docnames", prose), (
+            "needs a filtered bibliography"
+        )
+
+    def test_glue_keys_are_glued(self, path):
+        nb = _read(path)
+        used = set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z0-9_]+)", _prose(nb)))
+        glued = set(re.findall(r"""glue\(\s*["']([A-Za-z0-9_]+)["']""", "\n".join(_code(nb))))
+        assert not used - glued, f"glue keys used in the prose but never glued: {used - glued}"
+
+    def test_equation_references_resolve(self, path):
+        prose = _prose(_read(path))
+        labels = set(re.findall(r"\$\$\s*\(([\w-]+)\)", prose))
+        refs = set(re.findall(r"\{eq\}`([\w-]+)`", prose))
+        assert labels, "no numbered equation"
+        assert not refs - labels, f"references to undefined equations: {refs - labels}"
+
+    def test_literalincludes_exist(self, path):
+        prose = _prose(_read(path))
+        includes = re.findall(r"```\{literalinclude\}\s+(\S+)", prose)
+        assert includes, "no library code shown with literalinclude"
+        for rel in includes:
+            assert (path.parent / rel).resolve().is_file(), f"literalinclude of a missing file: {rel}"

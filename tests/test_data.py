@@ -1,0 +1,185 @@
+"""kexue.data: registry, mirror lookup, integrity errors, and the loaders on real files."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+from kexue import data
+
+SMALL = "mnist/t10k-labels-idx1-ubyte.gz"  # 4.5 kB, the cheapest real file
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """An empty cache folder, so tests never touch the user's cache."""
+    path = tmp_path / "cache"
+    monkeypatch.setenv("KEXUE_DATA", str(path))
+    return path
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No network: any download attempt fails as it does on a machine without internet."""
+    import keras
+
+    def no_network(*args, **kwargs):
+        raise Exception(f"URL fetch failure on {kwargs.get('origin')}: no network")
+
+    monkeypatch.setattr(keras.utils, "get_file", no_network)
+
+
+def test_registry_entries_are_well_formed():
+    for name, entry in data.REGISTRY.items():
+        assert name == entry.name
+        assert entry.url.startswith("https://")
+        for h in entry.accepted().values():
+            assert len(h) == 64 and int(h, 16) >= 0
+
+
+def test_fetch_from_mirror_without_network(mirror, cache, offline):
+    path = data.fetch(SMALL)
+    assert path == mirror / SMALL
+    assert data.sha256sum(path) == data.REGISTRY[SMALL].sha256
+    assert not (cache / SMALL).exists(), "mirror files are used in place, not copied"
+
+
+def test_fetch_uses_mirror_folder_name(mirror, cache, offline):
+    name = "fashion-mnist/t10k-labels-idx1-ubyte.gz"
+    assert data.fetch(name) == mirror / "fashion_mnist" / "t10k-labels-idx1-ubyte.gz"
+
+
+def test_repacked_mirror_archive_is_accepted_by_its_own_hash(mirror, cache, offline):
+    entry = data.REGISTRY["imdb/aclImdb_v1.tar.gz"]
+    path = data.fetch(entry.name)
+    assert path == mirror / entry.mirror_name
+    assert data.sha256sum(path) == entry.mirror_sha256 != entry.sha256
+
+
+def test_corrupt_mirror_file_raises_with_both_hashes(mirror, tmp_path, cache, offline,
+                                                     monkeypatch):
+    fake = tmp_path / "mirror"
+    (fake / "mnist").mkdir(parents=True)
+    blob = bytearray((mirror / SMALL).read_bytes())
+    blob[-1] ^= 0xFF
+    (fake / SMALL).write_bytes(bytes(blob))
+    monkeypatch.setenv("KEXUE_DATA_MIRROR", str(fake))
+    with pytest.raises(data.DataIntegrityError) as err:
+        data.fetch(SMALL)
+    msg = str(err.value)
+    assert SMALL in msg and str(fake / SMALL) in msg
+    assert data.REGISTRY[SMALL].sha256 in msg
+    assert data.sha256sum(fake / SMALL) in msg
+    assert not (cache / SMALL).exists()
+
+
+def test_corrupt_cache_file_is_never_used(mirror, cache, offline):
+    bad = cache / SMALL
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the labels")
+    path = data.fetch(SMALL)
+    assert path == mirror / SMALL
+    assert not bad.exists(), "the corrupt cache file must be removed"
+
+
+def test_valid_cache_file_is_used(mirror, cache, offline):
+    good = cache / SMALL
+    good.parent.mkdir(parents=True)
+    shutil.copyfile(mirror / SMALL, good)
+    assert data.fetch(SMALL) == good
+
+
+def test_missing_file_without_mirror_or_network_says_how_to_get_it(cache, offline, monkeypatch):
+    monkeypatch.delenv("KEXUE_DATA_MIRROR", raising=False)
+    with pytest.raises(data.DataNotFoundError) as err:
+        data.fetch(SMALL)
+    msg = str(err.value)
+    entry = data.REGISTRY[SMALL]
+    assert entry.url in msg and entry.sha256 in msg and "KEXUE_DATA_MIRROR" in msg
+
+
+def test_download_false_does_not_try_the_network(cache, monkeypatch):
+    import keras
+
+    monkeypatch.delenv("KEXUE_DATA_MIRROR", raising=False)
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: pytest.fail("downloaded"))
+    with pytest.raises(data.DataNotFoundError):
+        data.fetch(SMALL, download=False)
+
+
+def test_unknown_name():
+    with pytest.raises(KeyError, match="not a registered"):
+        data.fetch("mnist/nope.gz")
+
+
+def test_read_idx_rejects_other_files(tmp_path):
+    path = tmp_path / "x.gz"
+    with gzip.open(path, "wb") as fh:
+        fh.write(b"\x00\x00\x0d\x01" + b"\x00" * 8)
+    with pytest.raises(ValueError, match="unsigned-byte IDX"):
+        data.read_idx(path)
+
+
+def test_mnist_equals_the_keras_layout_npz(mirror, offline):
+    (x, y), (xt, yt) = data.load_mnist()
+    assert x.shape == (60000, 28, 28) and x.dtype == np.uint8
+    assert y.shape == (60000,) and xt.shape == (10000, 28, 28) and yt.shape == (10000,)
+    np.testing.assert_array_equal(y[:10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
+    with np.load(mirror / "mnist" / "mnist.npz") as ref:  # same arrays, Keras's npz layout
+        np.testing.assert_array_equal(x, ref["x_train"])
+        np.testing.assert_array_equal(y, ref["y_train"])
+        np.testing.assert_array_equal(xt, ref["x_test"])
+        np.testing.assert_array_equal(yt, ref["y_test"])
+
+
+def test_fashion_mnist_through_keras(mirror, offline):
+    (x, y), (xt, yt) = data.load_fashion_mnist()
+    assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
+    assert np.bincount(y).tolist() == [6000] * 10
+    assert np.bincount(yt).tolist() == [1000] * 10
+
+
+def test_tokenize_follows_keras_filters():
+    assert data.tokenize("Don't STOP!<br /><br />It's 10/10...") == [
+        "don't", "stop", "br", "br", "it's", "10", "10"]
+
+
+@pytest.fixture(scope="module")
+def imdb():
+    import os
+
+    if not os.environ.get("KEXUE_DATA_MIRROR"):
+        pytest.skip("no offline data mirror")
+    return data.load_imdb()
+
+
+def test_imdb_splits(imdb):
+    assert len(imdb.train) == len(imdb.test) == 25000
+    assert imdb.train.labels.mean() == imdb.test.labels.mean() == 0.5
+    assert len(set(imdb.train.ids)) == 25000
+
+
+def test_imdb_encoding_conventions(imdb):
+    wi = imdb.word_index
+    text, seq = imdb.train.texts[0], imdb.train.sequences[0]
+    words = data.tokenize(text)
+    assert seq[0] == 1 and len(seq) == len(words) + 1
+    assert seq[1:] == [wi[w] + 3 if w in wi else 2 for w in words]
+    assert min(min(s) for s in imdb.test.sequences) >= 1
+
+
+def test_imdb_num_words_maxlen_and_seed(imdb):
+    small = data.load_imdb(num_words=100, maxlen=200, seed=113)
+    assert max(max(s) for s in small.train.sequences) < 100
+    assert max(len(s) for s in small.train.sequences) < 200
+    assert 0 < len(small.train) < 25000
+    # maxlen drops reviews, it does not truncate them; the order follows the seed
+    kept = {i for i, s in zip(imdb.train.ids, imdb.train.sequences) if len(s) < 200}
+    assert set(small.train.ids) == kept
+    assert small.train.ids == [i for i in imdb.train.ids if i in kept]
+
+
+@pytest.mark.parametrize("kwargs", [{"num_words": 2}, {"maxlen": 0}, {"num_words": 1.5}])
+def test_imdb_bad_arguments(kwargs):
+    with pytest.raises(ValueError):
+        data.load_imdb(**kwargs)

@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+from kexue import runtime
+
+
+def test_default_scale_is_book(monkeypatch):
+    monkeypatch.delenv("KEXUE_SCALE", raising=False)
+    assert runtime.scale() == "book"
+
+
+@pytest.mark.parametrize("raw,expected", [("smoke", "smoke"), (" FULL ", "full"), ("book", "book")])
+def test_scale_reads_the_environment(monkeypatch, raw, expected):
+    monkeypatch.setenv("KEXUE_SCALE", raw)
+    assert runtime.scale() == expected
+
+
+def test_bad_scale_lists_the_three(monkeypatch):
+    monkeypatch.setenv("KEXUE_SCALE", "huge")
+    with pytest.raises(ValueError, match="'smoke', 'book', 'full'") as err:
+        runtime.scale()
+    assert "huge" in str(err.value)
+
+
+def test_pick(monkeypatch):
+    for name, value in [("smoke", 1), ("book", 10), ("full", 100)]:
+        monkeypatch.setenv("KEXUE_SCALE", name)
+        assert runtime.pick(smoke=1, book=10, full=100) == value
+
+
+def test_pick_needs_every_scale():
+    with pytest.raises(TypeError, match="full"):
+        runtime.pick(smoke=1, book=2)
+
+
+def test_seed_makes_numpy_and_keras_repeat():
+    import keras
+
+    def draw():
+        return np.random.rand(3), keras.ops.convert_to_numpy(keras.random.normal((4,)))
+
+    runtime.seed(3)
+    a = draw()
+    runtime.seed(3)
+    b = draw()
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
+def test_seed_rejects_bad_values(bad):
+    with pytest.raises(ValueError, match="seed"):
+        runtime.seed(bad)
+
+
+def test_banner(monkeypatch):
+    monkeypatch.setenv("KEXUE_SCALE", "smoke")
+    line = runtime.banner()
+    assert "\n" not in line
+    assert line.startswith("scale=smoke")
+    for word in ("keras", "kexue", "devices", "CPU"):
+        assert word in line
+    assert runtime.elapsed() > 0
