@@ -17,7 +17,6 @@ endif
 
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
-export MPLBACKEND := Agg
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(wildcard book/*/*.md))
@@ -63,7 +62,7 @@ unit: $(STAMP)
 notebooks: $(STAMP)
 	rm -rf $(SMOKE)
 	mkdir -p $(SMOKE)/book
-	set -e; for nb in $(NOTEBOOKS); do \
+	set -e; for nb in $(NOTEBOOKS); do mkdir -p $(SMOKE)/$$(dirname $$nb); \
 	  $(BIN)/jupytext --quiet --to ipynb --output $(SMOKE)/$${nb%.md}.ipynb $$nb; done
 	KEXUE_SCALE=smoke $(BIN)/python -m pytest --nbmake --overwrite -n 2 --nbmake-timeout=600 \
 	  -p no:cacheprovider -v $(SMOKE)/book

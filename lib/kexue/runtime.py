@@ -65,11 +65,11 @@ def pick(smoke=_MISSING, book=_MISSING, full=_MISSING):
     return values[scale()]
 
 
-def seed(n: int = 0) -> int:
+def seed(n: int = 0) -> None:
     """Seed Python's ``random``, NumPy and Keras (hence the backend) with ``n``.
 
     Also makes TensorFlow's kernels deterministic where TensorFlow is the backend,
-    so that two runs of a notebook give the same numbers. Returns ``n``.
+    so that two runs of a notebook give the same numbers.
     """
     if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 0:
         raise ValueError(f"seed must be a non-negative integer, got {n!r}.")
@@ -84,7 +84,6 @@ def seed(n: int = 0) -> int:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    return n
 
 
 def versions() -> dict[str, str]:
