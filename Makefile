@@ -21,11 +21,14 @@ export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(wildcard book/*/*.md))
 SMOKE     := _smoke
-# Where `make book` writes: _build/html at book scale, a separate tree (and cache) per other scale.
+# Where `make book` writes: _build/html at book scale; every other scale gets its own tree and
+# execution cache, and no per-cell time limit (a full-scale training cell can run for hours).
 ifeq ($(KEXUE_SCALE),book)
-BOOK_OUT := .
+BOOK_OUT    := .
+BOOK_CONFIG := _config.yml
 else
-BOOK_OUT := _build/scale-$(KEXUE_SCALE)
+BOOK_OUT    := _build/scale-$(KEXUE_SCALE)
+BOOK_CONFIG := $(BOOK_OUT)/_config.yml
 endif
 
 .PHONY: help venv book test lint unit notebooks smoke-book clean
@@ -44,7 +47,11 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT)
+ifneq ($(KEXUE_SCALE),book)
+	mkdir -p $(BOOK_OUT)
+	sed -e 's/^\(  *timeout:\).*/\1 -1/' _config.yml > $(BOOK_CONFIG)
+endif
+	$(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) --config $(BOOK_CONFIG)
 	@echo
 	@echo "Book built at KEXUE_SCALE=$(KEXUE_SCALE). Open $(abspath $(BOOK_OUT))/_build/html/index.html"
 
