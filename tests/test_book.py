@@ -66,6 +66,16 @@ def test_toc_lists_exactly_the_notebooks():
     )
 
 
+def test_equation_labels_are_unique_across_the_book():
+    """Sphinx equation labels are global: two chapters may not both define ``(update)``."""
+    seen: dict[str, str] = {}
+    for path in NOTEBOOKS:
+        prose = _prose(_read(path))
+        for label in re.findall(r"\$\$\s*\(([\w-]+)\)", prose):
+            assert label not in seen, f"equation label {label!r} in {path.name} and {seen[label]}"
+            seen[label] = path.name
+
+
 def test_bibliography_file_parses():
     keys = _bib_keys()
     assert keys, "references.bib holds no entries"
@@ -133,6 +143,12 @@ class TestNotebook:
         used = set(re.findall(r"\{glue(?::\w+)?\}`([A-Za-z0-9_]+)", _prose(nb)))
         glued = set(re.findall(r"""glue\(\s*["']([A-Za-z0-9_]+)["']""", "\n".join(_code(nb))))
         assert not used - glued, f"glue keys used in the prose but never glued: {used - glued}"
+
+    def test_glue_goes_through_kexue(self, path):
+        code = "\n".join(_code(_read(path)))
+        assert "from myst_nb import glue" not in code, (
+            "use kexue.runtime.glue, which turns NumPy scalars into numbers myst-nb can format"
+        )
 
     def test_equation_references_resolve(self, path):
         prose = _prose(_read(path))

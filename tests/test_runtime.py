@@ -60,3 +60,17 @@ def test_banner(monkeypatch):
     for word in ("keras", "kexue", "devices", "CPU"):
         assert word in line
     assert runtime.elapsed() > 0
+
+
+def test_glue_turns_numpy_scalars_into_python_numbers(monkeypatch):
+    import myst_nb
+
+    recorded = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: recorded.update(
+        {name: (value, display)}))
+    runtime.glue("x", np.float32(0.5))
+    runtime.glue("n", np.int64(3), display=True)
+    runtime.glue("s", "text")
+    assert recorded["x"] == (0.5, False) and type(recorded["x"][0]) is float
+    assert recorded["n"] == (3, True) and type(recorded["n"][0]) is int
+    assert recorded["s"] == ("text", False)

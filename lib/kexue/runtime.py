@@ -143,6 +143,20 @@ def banner() -> str:
     )
 
 
+def glue(name: str, value, display: bool = False) -> None:
+    """Record ``value`` under ``name`` for the prose of the book (``{glue:text}`name```).
+
+    The same as ``myst_nb.glue``, except that NumPy scalars are turned into Python numbers
+    first: myst-nb formats a glued number (``{glue:text}`name:.3f```) from its plain-text
+    representation, which for NumPy 2 scalars reads ``np.float64(...)`` and cannot be formatted.
+    """
+    from myst_nb import glue as _glue
+
+    if isinstance(value, np.generic):
+        value = value.item()
+    _glue(name, value, display=display)
+
+
 def elapsed() -> float:
     """Seconds since ``kexue.runtime`` was imported (the notebook's own run time)."""
     return time.perf_counter() - _T0
