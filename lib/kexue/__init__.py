@@ -6,7 +6,12 @@ are organised by domain, the way Keras itself is:
 - :mod:`kexue.runtime`: the scale knob, seeds, versions;
 - :mod:`kexue.data`: the dataset registry and loaders;
 - :mod:`kexue.stats`: distributions (angles between random vectors);
-- :mod:`kexue.training`: training mechanics (gradient accumulation).
+- :mod:`kexue.training`: training mechanics (gradient accumulation, recomputation);
+- :mod:`kexue.optimizers`: AdaFactor and the rank-1 I-divergence factorisation;
+- :mod:`kexue.layers`: masked pooling/softmax/BiRNN, nested and tied layers, class centres,
+  sub-models and rebuilt graphs;
+- :mod:`kexue.losses`: the smoothed cross-entropy and the identity loss;
+- :mod:`kexue.capsules`: squash, dynamic routing, the capsule layer, the margin loss, soft K-Means.
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""Training mechanics: gradient accumulation.
+"""Training mechanics: gradient accumulation and recomputation (gradient checkpointing).
 
 :class:`GradientAccumulator` wraps any Keras 3 optimizer so that ``model.fit`` with
 batches of ``b`` examples updates the weights exactly as the wrapped optimizer would
@@ -7,6 +7,11 @@ micro-batches and hands their mean to the wrapped optimizer once per ``steps`` c
 
 :func:`average_micro_batch_grads` is the reference the accumulator is tested against:
 the size-weighted mean of micro-batch gradients, computed directly.
+
+:class:`Recompute` wraps a block so that its activations are recomputed in the backward pass
+(``keras.remat``), replaying dropout masks; :func:`residual_mlp` builds a network with no,
+per-block or whole-stack recomputation, and :func:`peak_rss_mb` measures a training step's peak
+memory in a fresh subprocess.
 """
 
 from __future__ import annotations
@@ -252,3 +257,288 @@ class BatchLossHistory(keras.callbacks.Callback):
         k = batch + 1
         self.losses.append(k * mean - (k - 1) * self._prev)
         self._prev = mean
+
+
+# =========================================================================================
+# Recomputation (gradient checkpointing)
+# =========================================================================================
+#
+# Used in: book/keras/recomputation.md. A block wrapped in :class:`Recompute` keeps only its
+# inputs for the backward pass and recomputes its inner activations there (``keras.remat``,
+# which is ``tf.recompute_grad`` on the TensorFlow backend). :func:`residual_mlp` builds the
+# test model with no, per-block or whole-stack recomputation, and :func:`peak_rss_mb` measures
+# the peak memory of one training step in a fresh subprocess (:func:`_rss_probe_main`).
+
+RECOMPUTE_MODES = ("none", "per_block", "whole")
+"""Where :func:`residual_mlp` recomputes: nowhere, around every block, around the whole stack."""
+
+
+def recompute(fn):
+    """Wrap ``fn`` so that its intermediate results are recomputed in the backward pass.
+
+    Returns ``keras.remat(fn)``: the forward pass of the wrapped function keeps only its inputs
+    (and the variables it reads); the gradient runs ``fn`` again under a tape. On the TensorFlow
+    backend this is ``tf.recompute_grad``. Gradients equal those of ``fn`` only if ``fn`` is
+    deterministic; random layers inside need :class:`Recompute`'s ``preserve_rng_state``.
+
+    Used in: book/keras/recomputation.md
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}.")
+    return keras.remat(fn)
+
+
+def _seed_generators(layer):
+    """Every SeedGenerator of ``layer`` and its sublayers (Dropout, noise layers...)."""
+    out, seen = [], set()
+    for sub in layer._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(sub, "_seed_generators", []):
+            if id(generator) not in seen:
+                seen.add(id(generator))
+                out.append(generator)
+    return out
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class Recompute(keras.layers.Wrapper):
+    """Call ``layer`` so that its activations are recomputed in the backward pass.
+
+    The output is ``layer(inputs)`` (same shapes); with ``enabled=True`` the call goes through
+    :func:`recompute`, so that backpropagation stores only the block's input instead of every
+    activation inside it, at the price of a second forward pass of the block during the
+    backward pass. Wrap *every* block of a deep model: one wrapper around the whole model
+    recomputes the whole forward pass at once and saves almost nothing.
+
+    Random layers inside (``Dropout``) draw their masks from ``SeedGenerator`` states that move
+    on at every draw, so the recomputation would draw *new* masks and the gradient would belong
+    to a different network. With ``preserve_rng_state=True`` (the default) the states are read
+    before the forward pass and written back at the start of the recomputation, so both passes
+    draw the same masks and the generators end in the same state as without recomputation.
+
+    The recomputation is ``tf.recompute_grad`` under the TensorFlow backend (``keras.remat``
+    elsewhere); the memory saving needs graph execution (``model.fit`` / ``tf.function``).
+
+    Args:
+        layer: the block, any Keras layer or model.
+        enabled: recompute (True) or call ``layer`` plainly (False: same weights, same output).
+        preserve_rng_state: replay the random masks in the recomputation.
+
+    Used in: book/keras/recomputation.md
+    """
+
+    def __init__(self, layer, enabled=True, preserve_rng_state=True, **kwargs):
+        for name, value in (("enabled", enabled), ("preserve_rng_state", preserve_rng_state)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r}.")
+        if not isinstance(layer, keras.layers.Layer):
+            raise TypeError(f"layer must be a Keras layer, got {type(layer).__name__}.")
+        super().__init__(layer, **kwargs)
+        self.enabled = enabled
+        self.preserve_rng_state = preserve_rng_state
+
+    def build(self, input_shape=None):
+        if not self.layer.built:
+            self.layer.build(input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return self.layer.compute_output_shape(input_shape)
+
+    def compute_output_spec(self, inputs, training=None):
+        return self.layer.compute_output_spec(inputs)
+
+    def call(self, inputs, training=None):
+        if not self.enabled:
+            return self.layer(inputs, training=training)
+        generators = _seed_generators(self.layer) if self.preserve_rng_state else []
+        # Copies of the generator states as they are before the forward pass ("* 1" copies).
+        states = [g.state.value * 1 for g in generators]
+
+        def forward(x):
+            for generator, state in zip(generators, states):
+                generator.state.assign(state)
+            return self.layer(x, training=training)
+
+        return recompute(forward)(inputs)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"enabled": self.enabled, "preserve_rng_state": self.preserve_rng_state})
+        return config
+
+
+def residual_block(width, dropout=0.0, name=None):
+    """One residual block ``x + Dense(gelu)(Dropout(Dense(gelu)(x)))`` as a functional model.
+
+    Input and output have shape ``(batch, width)``.
+
+    Used in: book/keras/recomputation.md
+    """
+    x = keras.Input((width,))
+    h = keras.layers.Dense(width, activation="gelu")(x)
+    if dropout:
+        h = keras.layers.Dropout(dropout)(h)
+    h = keras.layers.Dense(width, activation="gelu")(h)
+    return keras.Model(x, keras.layers.Add()([x, h]), name=name)
+
+
+def residual_mlp(input_dim, classes, depth, width, dropout=0.0, mode="none",
+                 preserve_rng_state=True):
+    """A stem ``Dense(width)``, ``depth`` residual blocks, a softmax head over ``classes``.
+
+    ``mode`` chooses where recomputation happens: ``"none"``, ``"per_block"`` (every block in
+    its own :class:`Recompute`) or ``"whole"`` (one :class:`Recompute` around the stack of
+    blocks). The three build the same network from the same initial weights for a given Keras
+    seed. Input ``(batch, input_dim)``, output ``(batch, classes)`` probabilities.
+
+    Used in: book/keras/recomputation.md
+    """
+    if mode not in RECOMPUTE_MODES:
+        raise ValueError(f"mode must be one of {RECOMPUTE_MODES}, got {mode!r}.")
+    for name, value in (("input_dim", input_dim), ("classes", classes), ("depth", depth),
+                        ("width", width)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}.")
+    inputs = keras.Input((input_dim,))
+    h = keras.layers.Dense(width, name="stem")(inputs)
+    blocks = [residual_block(width, dropout, name=f"block_{i}") for i in range(depth)]
+    if mode == "whole":
+        stack = keras.Sequential(blocks, name="stack")
+        h = Recompute(stack, preserve_rng_state=preserve_rng_state, name="recompute_stack")(h)
+    else:
+        for i, block in enumerate(blocks):
+            if mode == "per_block":
+                block = Recompute(block, preserve_rng_state=preserve_rng_state,
+                                  name=f"recompute_{i}")
+            h = block(h)
+    outputs = keras.layers.Dense(classes, activation="softmax", name="head")(h)
+    return keras.Model(inputs, outputs, name=f"residual_mlp_{mode}")
+
+
+def _rss_probe_main():
+    """Subprocess entry of :func:`peak_rss_mb`: one JSON config in ``sys.argv[1]``, one JSON
+    line per batch size on stdout."""
+    import json
+    import resource
+    import sys
+    import time
+
+    config = json.loads(sys.argv[1])
+    import numpy as np
+    import tensorflow as tf
+
+    if config.get("threads"):
+        tf.config.threading.set_intra_op_parallelism_threads(config["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(config["threads"])
+    keras.utils.set_random_seed(0)
+    dim = config["input_dim"]
+    model = residual_mlp(dim, config["classes"], config["depth"], config["width"],
+                         config.get("dropout", 0.0), config["mode"])
+    # No XLA: it would merge the recomputation with the forward pass it repeats.
+    model.compile(optimizer=keras.optimizers.SGD(1e-3), loss="sparse_categorical_crossentropy",
+                  jit_compile=False)
+    rng = np.random.default_rng(0)
+    for batch in sorted(config["batches"]):
+        x = rng.normal(size=(batch, dim)).astype("float32")
+        y = rng.integers(0, config["classes"], batch)
+        times = []
+        for _ in range(config.get("steps", 2)):
+            t0 = time.perf_counter()
+            loss = model.train_on_batch(x, y)
+            times.append(time.perf_counter() - t0)
+        gpu_peak = None
+        if tf.config.list_physical_devices("GPU"):
+            gpu_peak = tf.config.experimental.get_memory_info("GPU:0")["peak"] / 2**20
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # KiB on Linux
+        print(json.dumps({"batch": batch, "peak_mb": peak, "step_s": min(times[1:] or times),
+                          "loss": float(loss), "gpu_peak_mb": gpu_peak}), flush=True)
+
+
+def peak_rss_mb(mode, batches, depth=12, width=512, input_dim=784, classes=10, dropout=0.0,
+                steps=2, threads=None, timeout=600):
+    """Peak resident memory of training :func:`residual_mlp`, measured in a fresh Python process.
+
+    The child builds the model and, for each batch size in increasing order, runs ``steps``
+    ``train_on_batch`` calls with SGD on random data and reports its own peak RSS so far
+    (``ru_maxrss``). A fresh process is needed because a process's peak never goes down; the
+    batch sizes run in increasing order so that each peak is that of the largest batch so far
+    (memory freed by a smaller batch is reused, not added). TensorFlow-specific: ``threads`` pins
+    TensorFlow's thread pools (None: its defaults; with a single inter-op thread TensorFlow may
+    schedule the recomputations early, which undoes the saving), and the GPU peak from
+    ``tf.config.experimental.get_memory_info`` is reported too where a GPU exists.
+
+    Args:
+        mode: one of ``RECOMPUTE_MODES``; batches: positive batch sizes; the rest: the model
+        of :func:`residual_mlp`, the steps per batch size, TensorFlow threads, a time limit (s).
+
+    Returns:
+        One dict per batch size, increasing: ``batch``, ``peak_mb`` (peak RSS so far, MiB),
+        ``step_s`` (fastest step after the first), ``loss``, ``gpu_peak_mb`` (or None), ``mode``.
+
+    Used in: book/keras/recomputation.md
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    if mode not in RECOMPUTE_MODES:
+        raise ValueError(f"mode must be one of {RECOMPUTE_MODES}, got {mode!r}.")
+    batches = list(batches)
+    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
+                          for b in batches):
+        raise ValueError(f"batches must be positive integers, got {batches!r}.")
+    config = dict(mode=mode, batches=batches, depth=depth, width=width, input_dim=input_dim,
+                  classes=classes, dropout=dropout, steps=steps, threads=threads)
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    proc = subprocess.run(
+        [sys.executable, "-c", "from kexue.training import _rss_probe_main; _rss_probe_main()",
+         json.dumps(config)],
+        capture_output=True, text=True, env=env, timeout=timeout, check=False,
+    )
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or len(lines) != len(batches):
+        raise RuntimeError(
+            f"memory probe failed for {config} (exit code {proc.returncode}):\n"
+            f"{proc.stderr[-2000:]}"
+        )
+    return [dict(json.loads(line), mode=mode) for line in lines]
+
+
+def max_batch_under(cap_mb, batches, peaks_mb):
+    """Largest batch whose fitted peak memory ``a + b * batch`` stays under ``cap_mb``.
+
+    Fits the straight line by least squares through the measured ``(batch, peak)`` pairs (at
+    least two distinct batches) and returns ``(batch_max, a, b)`` with
+    ``batch_max = floor((cap_mb - a) / b)`` (0 if even the intercept exceeds the cap).
+
+    Used in: book/keras/recomputation.md
+    """
+    import numpy as np
+
+    batches = np.asarray(batches, dtype="float64")
+    peaks = np.asarray(peaks_mb, dtype="float64")
+    if batches.shape != peaks.shape or batches.ndim != 1 or len(np.unique(batches)) < 2:
+        raise ValueError("batches and peaks_mb need the same length and >= 2 distinct batches.")
+    slope, intercept = np.polyfit(batches, peaks, 1)
+    if slope <= 0:
+        raise ValueError(f"peak memory does not grow with the batch (slope {slope:.3g} MB).")
+    best = int(np.floor((cap_mb - intercept) / slope + 1e-9))   # 1e-9: an exact fit's rounding
+    return max(0, best), float(intercept), float(slope)
+
+
+def peak_rss_curves(modes, batches, workers=2, **kwargs):
+    """:func:`peak_rss_mb` for every mode in ``modes``, ``workers`` subprocesses at a time.
+
+    Memory is per process, so probes running side by side do not change each other's peaks
+    (they do change the step times). Returns the concatenated lists of :func:`peak_rss_mb`.
+
+    Used in: book/keras/recomputation.md
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+        results = list(pool.map(lambda mode: peak_rss_mb(mode, batches, **kwargs), modes))
+    return [row for rows in results for row in rows]

@@ -1,0 +1,172 @@
+"""Layers built from other layers or other layers' weights.
+
+- :class:`TwoDense`: a layer made of two ``Dense`` layers (layers within a layer);
+- :class:`ClassCenters`: learnable class centres held in an ``Embedding`` (center loss);
+- :class:`TiedDense`: an output layer that reuses an ``Embedding``'s matrix, transposed.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return value
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class TwoDense(keras.layers.Layer):
+    """``y = g(f(x W1 + b1) W2 + b2)``: two ``Dense`` layers inside one layer.
+
+    Input ``(..., d)``, output ``(..., output_dim)``. The two sub-layers are created in
+    ``__init__`` and Keras 3 tracks them: their four weights are this layer's weights, they
+    are built by :meth:`build`, and they are saved and restored with the layer. The map acts
+    on the last axis only, so a propagated mask passes through unchanged
+    (``supports_masking``).
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+
+    def __init__(self, hidden_dim, output_dim, hidden_activation="relu",
+                 output_activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.hidden_dim = _positive_int(hidden_dim, "hidden_dim")
+        self.output_dim = _positive_int(output_dim, "output_dim")
+        self.hidden_activation = keras.activations.serialize(
+            keras.activations.get(hidden_activation))
+        self.output_activation = keras.activations.serialize(
+            keras.activations.get(output_activation))
+        self.hidden = keras.layers.Dense(hidden_dim, activation=hidden_activation,
+                                         name="hidden")
+        self.out = keras.layers.Dense(output_dim, activation=output_activation, name="out")
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        self.hidden.build(input_shape)
+        self.out.build((*input_shape[:-1], self.hidden_dim))
+
+    def call(self, inputs):
+        return self.out(self.hidden(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.output_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(hidden_dim=self.hidden_dim, output_dim=self.output_dim,
+                      hidden_activation=self.hidden_activation,
+                      output_activation=self.output_activation)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class ClassCenters(keras.layers.Layer):
+    """Squared distance of each feature vector to the learnable centre of its class.
+
+    ``call([features, labels])`` with ``features`` ``(batch, d)`` and integer ``labels``
+    ``(batch,)`` or ``(batch, 1)`` returns ``(batch, 1)``: ``||x - c_y||^2``. The centres are
+    the rows of an ``Embedding(num_classes, feature_dim)`` looked up by the label, i.e.
+    ``onehot(y) @ C``; the gradient of ``lambda * ||x - c_y||^2`` pulls ``c_y`` towards the
+    features of class ``y``. Used as a second model output with an identity loss, this is
+    the center loss of Wen et al. (2016).
+
+    Used in: book/keras/custom-losses.md
+    """
+
+    def __init__(self, num_classes, feature_dim, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = _positive_int(num_classes, "num_classes")
+        self.feature_dim = _positive_int(feature_dim, "feature_dim")
+        self.centers = keras.layers.Embedding(num_classes, feature_dim,
+                                              embeddings_initializer="zeros", name="centers")
+
+    def build(self, input_shape):
+        self.centers.build((None,))
+
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError("ClassCenters expects [features, labels] as its input.")
+        x, y = inputs
+        if len(x.shape) != 2 or (x.shape[-1] is not None and x.shape[-1] != self.feature_dim):
+            raise ValueError(
+                f"features must have shape (batch, {self.feature_dim}), got {tuple(x.shape)}."
+            )
+        if len(y.shape) == 2 and y.shape[-1] == 1:
+            y = ops.squeeze(y, -1)
+        if len(y.shape) != 1:
+            raise ValueError(f"labels must have shape (batch,) or (batch, 1), got {tuple(y.shape)}.")
+        c = self.centers(ops.cast(y, "int32"))
+        return ops.sum(ops.square(x - c), axis=-1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0][0], 1)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_classes=self.num_classes, feature_dim=self.feature_dim)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class TiedDense(keras.layers.Layer):
+    """Logits ``h E^T + b`` that reuse the matrix ``E`` of an ``Embedding`` layer.
+
+    Input ``(..., d)``, output ``(..., V)`` for an ``Embedding(V, d)``. The layer holds a
+    reference to the embedding *layer* and reads ``embedding.embeddings`` in ``call``, so
+    the two share one variable (the same object, not a copy), whichever is built first; its
+    own weight is only the bias ``(V,)``. ``TiedDense(emb, use_bias=False)`` equals Keras 3's
+    ``ReversibleEmbedding(..., tie_weights=True)`` called with ``reverse=True``.
+
+    The embedding must be used in the same model (it is saved there); in a saved model the
+    tie is restored through the embedding layer's name.
+
+    Used in: book/keras/reusing-layers-and-models.md
+    """
+
+    def __init__(self, embedding, activation=None, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(embedding, dict):
+            embedding = keras.layers.deserialize(embedding)
+        if not isinstance(embedding, keras.layers.Embedding):
+            raise TypeError(
+                f"embedding must be a keras.layers.Embedding, got {type(embedding).__name__}."
+            )
+        self.embedding = embedding
+        self.activation = keras.activations.get(activation)
+        self.use_bias = bool(use_bias)
+
+    def build(self, input_shape):
+        if input_shape[-1] is not None and input_shape[-1] != self.embedding.output_dim:
+            raise ValueError(
+                f"input's last axis ({input_shape[-1]}) must equal the embedding's output_dim "
+                f"({self.embedding.output_dim})."
+            )
+        if not self.embedding.built:
+            self.embedding.build((None,))
+        if self.use_bias:
+            self.bias = self.add_weight(shape=(self.embedding.input_dim,), initializer="zeros",
+                                        name="bias")
+
+    @property
+    def kernel(self):
+        """The shared variable: ``embedding.embeddings`` itself, shape ``(V, d)``."""
+        return self.embedding.embeddings
+
+    def call(self, inputs):
+        z = ops.matmul(inputs, ops.transpose(self.embedding.embeddings))
+        if self.use_bias:
+            z = z + self.bias
+        return self.activation(z)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.embedding.input_dim)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(embedding=keras.layers.serialize(self.embedding),
+                      activation=keras.activations.serialize(self.activation),
+                      use_bias=self.use_bias)
+        return config

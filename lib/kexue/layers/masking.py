@@ -1,0 +1,350 @@
+"""Masked operations on padded sequences, as functions and as mask-aware Keras 3 layers.
+
+A batch of variable-length sequences is padded to one length ``T``; a mask ``m`` of shape
+``(batch, T)`` (or ``(batch, T, 1)``), true/1 at real positions and false/0 at padding, says
+which is which. Every operation here gives, on each row, exactly what the same operation
+gives on the unpadded row, whatever the padding length:
+
+- :func:`masked_mean`: ``sum_t x_t m_t / max(sum_t m_t, 1)``;
+- :func:`masked_max`: the maximum over real positions (padding replaced by a dtype-aware
+  very negative number before the max);
+- :func:`masked_softmax`: a softmax whose padded entries are exactly 0;
+- :func:`reverse_valid`: reverse the first ``length`` steps of each row, keep the rest;
+- :class:`MaskedBiRNN`: a bidirectional RNN whose backward pass never sees the padding.
+
+All-padding rows give 0 (mean, max) and an all-zero distribution (softmax).
+
+Used in: book/keras/layers-within-layers-and-masks.md
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+
+def _float_mask(mask, x, name="mask"):
+    """``mask`` as a float tensor of ``x``'s dtype, shaped ``x.shape[:2] + (1,)*...``.
+
+    Accepts ``(batch, T)`` or ``(batch, T, 1)``; raises if the static shapes disagree.
+    """
+    if mask is None:
+        raise ValueError(f"{name} is None; pass a (batch, T) mask of 0/1 or booleans.")
+    mask = ops.convert_to_tensor(mask)
+    x_shape = tuple(x.shape)
+    m_shape = tuple(mask.shape)
+    if len(x_shape) < 2:
+        raise ValueError(f"x must have shape (batch, T, ...), got shape {x_shape}.")
+    if len(m_shape) == len(x_shape) and len(m_shape) >= 3 and m_shape[-1] == 1:
+        mask = ops.squeeze(mask, axis=-1) if len(m_shape) == 3 else mask
+        m_shape = tuple(mask.shape)
+    if len(m_shape) != 2:
+        raise ValueError(
+            f"{name} must have shape (batch, T) or (batch, T, 1), got shape {tuple(m_shape)}."
+        )
+    for i, (a, b) in enumerate(zip(m_shape, x_shape[:2])):
+        if a is not None and b is not None and a != b:
+            raise ValueError(
+                f"{name} has shape {tuple(m_shape)} but x has shape {x_shape}: "
+                f"axis {i} differs ({a} vs {b})."
+            )
+    mask = ops.cast(mask, x.dtype)
+    for _ in range(len(x_shape) - 2):
+        mask = ops.expand_dims(mask, -1)
+    return mask
+
+
+def _check_axis(axis, x):
+    if axis not in (1, -len(x.shape) + 1):
+        raise ValueError(
+            f"axis must be the time axis 1 of x with shape {tuple(x.shape)}, got {axis!r}."
+        )
+
+
+def very_negative(dtype):
+    """Half the most negative finite number of ``dtype`` (-1.7e38 in float32, -3.3e4 in
+    float16): subtracting it from a logit underflows ``exp`` to exactly 0, and, unlike a
+    literal ``-1e10``, it does not overflow in half precision.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    return float(np.finfo(keras.backend.standardize_dtype(dtype)).min) / 2
+
+
+def padding_mask(ids, pad_id=0):
+    """Boolean mask ``ids != pad_id`` of the integer ids ``(batch, T)``.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    ids = ops.convert_to_tensor(ids)
+    if len(ids.shape) != 2:
+        raise ValueError(f"ids must have shape (batch, T), got shape {tuple(ids.shape)}.")
+    if not isinstance(pad_id, (int, np.integer)) or isinstance(pad_id, bool):
+        raise TypeError(f"pad_id must be an int, got {pad_id!r}.")
+    return ops.not_equal(ids, pad_id)
+
+
+def masked_mean(x, mask, axis=1):
+    """Mean of ``x`` over the real positions of the time axis.
+
+    ``x`` has shape ``(batch, T, ...)``, ``mask`` ``(batch, T)`` or ``(batch, T, 1)``; the result
+    has shape ``(batch, ...)`` and is ``sum_t x_t m_t / max(sum_t m_t, 1)`` (0 for all-padding
+    rows).
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    x = ops.convert_to_tensor(x)
+    _check_axis(axis, x)
+    m = _float_mask(mask, x)
+    total = ops.sum(x * m, axis=1)
+    count = ops.maximum(ops.sum(m, axis=1), ops.cast(1.0, x.dtype))
+    return total / count
+
+
+def masked_max(x, mask, axis=1):
+    """Maximum of ``x`` over the real positions of the time axis.
+
+    Padded entries are replaced by :func:`very_negative` before the maximum, so that a
+    row of negative numbers padded with zeros keeps its negative maximum. Shapes as in
+    :func:`masked_mean`; all-padding rows give 0.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    x = ops.convert_to_tensor(x)
+    _check_axis(axis, x)
+    m = _float_mask(mask, x)
+    keep = ops.greater(m, 0)
+    out = ops.max(ops.where(keep, x, very_negative(x.dtype)), axis=1)
+    any_real = ops.greater(ops.sum(m, axis=1), 0)
+    return ops.where(any_real, out, ops.zeros_like(out))
+
+
+def masked_softmax(logits, mask, axis=-1):
+    """Softmax of ``logits`` along ``axis`` with the masked entries exactly 0.
+
+    ``mask`` either has the shape of ``logits`` (or broadcasts to it), or is a ``(batch, T)``
+    key mask for ``logits`` of shape ``(batch, ..., T)`` with ``axis=-1`` (attention scores
+    of any number of query/head axes). Masked logits are replaced by :func:`very_negative`,
+    so ``exp`` underflows to 0; rows with no real entry give all zeros instead of a uniform
+    distribution over padding.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    logits = ops.convert_to_tensor(logits)
+    mask = ops.convert_to_tensor(mask)
+    rank, m_rank = len(logits.shape), len(mask.shape)
+    if axis not in (-1, rank - 1) and m_rank != rank:
+        raise ValueError(
+            f"a (batch, T) mask needs axis=-1; got axis={axis!r} for logits of shape "
+            f"{tuple(logits.shape)}."
+        )
+    if m_rank == 2 and rank > 2:
+        if mask.shape[-1] is not None and logits.shape[-1] is not None and (
+                mask.shape[-1] != logits.shape[-1]):
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not match the last axis of logits "
+                f"of shape {tuple(logits.shape)}."
+            )
+        for _ in range(rank - 2):
+            mask = ops.expand_dims(mask, 1)
+    elif m_rank != rank:
+        raise ValueError(
+            f"mask must have the rank of logits ({rank}) or be a (batch, T) key mask, got "
+            f"shape {tuple(mask.shape)} for logits of shape {tuple(logits.shape)}."
+        )
+    else:
+        for i, (a, b) in enumerate(zip(mask.shape, logits.shape)):
+            if a is not None and b is not None and a not in (1, b):
+                raise ValueError(
+                    f"mask of shape {tuple(mask.shape)} does not broadcast to logits of shape "
+                    f"{tuple(logits.shape)} (axis {i})."
+                )
+    keep = ops.greater(ops.cast(mask, logits.dtype), 0)
+    keep = ops.broadcast_to(keep, ops.shape(logits))
+    p = ops.softmax(ops.where(keep, logits, very_negative(logits.dtype)), axis=axis)
+    return ops.where(keep, p, ops.zeros_like(p))
+
+
+def reverse_valid(x, lengths):
+    """Reverse the first ``lengths[b]`` steps of every row ``b`` of ``x``, keep the rest.
+
+    ``x`` has shape ``(batch, T, ...)`` and ``lengths`` ``(batch,)`` integers in ``[0, T]``.
+    Step ``t`` of the output is step ``lengths[b] - 1 - t`` of the input for ``t < lengths[b]``
+    and step ``t`` otherwise; the map is an involution. It is TensorFlow's
+    ``tf.reverse_sequence(x, lengths, seq_axis=1, batch_axis=0)`` written with
+    ``keras.ops.take_along_axis``, which exists on every backend.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+    x = ops.convert_to_tensor(x)
+    if len(x.shape) < 2:
+        raise ValueError(f"x must have shape (batch, T, ...), got shape {tuple(x.shape)}.")
+    lengths = ops.convert_to_tensor(lengths)
+    if len(lengths.shape) != 1:
+        raise ValueError(f"lengths must have shape (batch,), got shape {tuple(lengths.shape)}.")
+    lengths = ops.cast(lengths, "int32")
+    t = ops.arange(ops.shape(x)[1], dtype="int32")[None, :]
+    ell = lengths[:, None]
+    idx = ops.where(t < ell, ell - 1 - t, t)
+    for _ in range(len(x.shape) - 2):
+        idx = ops.expand_dims(idx, -1)
+    return ops.take_along_axis(x, idx, axis=1)
+
+
+def _mask_lengths(mask):
+    m = ops.convert_to_tensor(mask)
+    if len(m.shape) == 3:
+        m = ops.squeeze(m, -1)
+    return ops.cast(ops.sum(ops.cast(m, "int32"), axis=1), "int32")
+
+
+class _MaskedGlobalPooling1D(keras.layers.Layer):
+    """Shared frame of the masked global poolings: ``(batch, T, d)`` → ``(batch, d)``.
+
+    Subclasses define ``_pool(inputs, mask)``; the mask is consumed (the output has no time
+    axis).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if len(inputs.shape) != 3:
+            raise ValueError(f"inputs must have shape (batch, T, d), got {tuple(inputs.shape)}.")
+        return self._pool(inputs, mask)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[-1])
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class MaskedGlobalAveragePooling1D(_MaskedGlobalPooling1D):
+    """Mean over the real time steps: ``(batch, T, d)`` with mask ``(batch, T)`` → ``(batch, d)``.
+
+    Takes the mask Keras propagates (e.g. from ``Embedding(mask_zero=True)``) and consumes
+    it (the output has no time axis, so no mask). Without a mask it is the plain mean.
+    Equal to Keras 3's ``GlobalAveragePooling1D`` with a mask, except on all-padding rows:
+    ours gives 0, Keras's gives NaN (0/0).
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+
+    def _pool(self, inputs, mask):
+        return ops.mean(inputs, axis=1) if mask is None else masked_mean(inputs, mask)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class MaskedGlobalMaxPooling1D(_MaskedGlobalPooling1D):
+    """Maximum over the real time steps: ``(batch, T, d)`` with mask ``(batch, T)`` → ``(batch, d)``.
+
+    Keras 3's own ``GlobalMaxPooling1D`` has no ``mask`` argument and silently drops a
+    propagated mask, so padding can win the maximum; this layer does not. All-padding rows
+    give 0.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+
+    def _pool(self, inputs, mask):
+        return ops.max(inputs, axis=1) if mask is None else masked_max(inputs, mask)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class MaskedSoftmax(keras.layers.Layer):
+    """Softmax over the last axis with masked entries exactly 0 (see :func:`masked_softmax`).
+
+    Input ``(batch, ..., T)``; the mask is the propagated ``(batch, T)`` mask or one given
+    explicitly as ``mask=``. The output keeps the input's shape and passes the mask on.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs, mask=None):
+        if mask is None:
+            return ops.softmax(inputs, axis=-1)
+        return masked_softmax(inputs, mask, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class MaskedBiRNN(keras.layers.Layer):
+    """Bidirectional RNN on right-padded sequences with an explicit mask.
+
+    ``call([x, mask])`` with ``x`` of shape ``(batch, T, d)`` and ``mask`` ``(batch, T)`` or
+    ``(batch, T, 1)`` (1 on a prefix of each row). The forward copy of ``rnn`` reads ``x`` as
+    it is (the padding comes after the real steps, so it cannot reach them); the backward
+    copy reads ``reverse_valid(x)``, in which the real steps are reversed and still come
+    first, and its output is reversed back. Both are multiplied by the mask, then merged:
+    ``merge_mode="concat"`` gives ``(batch, T, 2 u)``, ``"sum"`` gives ``(batch, T, u)``.
+
+    ``rnn`` must return sequences; the backward copy is a fresh instance built from its
+    config.
+
+    Used in: book/keras/layers-within-layers-and-masks.md
+    """
+
+    def __init__(self, rnn, merge_mode="concat", **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(rnn, dict):
+            rnn = keras.layers.deserialize(rnn)
+        if not isinstance(rnn, keras.layers.RNN):
+            raise TypeError(
+                f"rnn must be a keras.layers.RNN (LSTM, GRU, ...), got {type(rnn).__name__}."
+            )
+        if not rnn.return_sequences:
+            raise ValueError("rnn must have return_sequences=True, got return_sequences=False.")
+        if rnn.go_backwards:
+            raise ValueError("rnn must read forwards (go_backwards=False).")
+        if merge_mode not in ("concat", "sum"):
+            raise ValueError(f"merge_mode must be 'concat' or 'sum', got {merge_mode!r}.")
+        self.merge_mode = merge_mode
+        self.forward_rnn = rnn
+        config = rnn.get_config()
+        config["name"] = f"{rnn.name}_backward"
+        self.backward_rnn = rnn.__class__.from_config(config)
+
+    def build(self, input_shape):
+        x_shape = input_shape[0]
+        self.forward_rnn.build(x_shape)
+        self.backward_rnn.build(x_shape)
+
+    def call(self, inputs):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError("MaskedBiRNN expects [x, mask] as its input.")
+        x, mask = inputs
+        if len(x.shape) != 3:
+            raise ValueError(f"x must have shape (batch, T, d), got {tuple(x.shape)}.")
+        m = _float_mask(mask, x)
+        lengths = _mask_lengths(mask)
+        forward = self.forward_rnn(x) * m
+        backward = reverse_valid(self.backward_rnn(reverse_valid(x, lengths)), lengths) * m
+        if self.merge_mode == "concat":
+            return ops.concatenate([forward, backward], axis=-1)
+        return forward + backward
+
+    def compute_output_shape(self, input_shape):
+        x_shape = input_shape[0]
+        units = self.forward_rnn.cell.units if hasattr(self.forward_rnn, "cell") else None
+        width = 2 * units if self.merge_mode == "concat" else units
+        return (*x_shape[:-1], width)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(rnn=keras.layers.serialize(self.forward_rnn), merge_mode=self.merge_mode)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["rnn"] = keras.layers.deserialize(config["rnn"])
+        return cls(**config)

@@ -1,0 +1,132 @@
+"""Losses: cross-entropy against a smoothed target, and the identity loss that turns a
+model output into a training objective.
+
+- :func:`smoothed_crossentropy` / :class:`SmoothedCrossentropy`: the cross-entropy between
+  ``q = (1 - eps) onehot + eps / n`` and ``softmax(logits)``, computed from logits;
+- :func:`optimal_logit_gap` and :func:`smoothed_ce_minimum`: its closed-form optimum;
+- :func:`output_as_loss`: ``loss(y_true, y_pred) = y_pred``, for outputs that already are a
+  loss (the center-loss distance of :class:`kexue.layers.ClassCenters`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+def _check_epsilon(epsilon):
+    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
+            0.0 <= epsilon < 1.0):
+        raise ValueError(f"epsilon must be a number in [0, 1), got {epsilon!r}.")
+    return float(epsilon)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+def smoothed_crossentropy(y_true, logits, epsilon=0.1):
+    """Cross-entropy of ``softmax(logits)`` against the smoothed one-hot target.
+
+    With ``n`` classes and ``q = (1 - epsilon) * y_true + epsilon / n``, returns
+    ``-sum_i q_i log softmax(logits)_i = -(1 - eps) log p_t - (eps / n) sum_i log p_i``.
+    ``y_true`` is one-hot (or any distribution), shape ``(batch, n)``; ``logits`` has the same
+    shape; the result has shape ``(batch,)``. Computed with ``log_softmax`` (stable for large
+    logits). Equal to ``keras.losses.categorical_crossentropy(y_true, logits,
+    from_logits=True, label_smoothing=epsilon)``.
+
+    Used in: book/keras/custom-losses.md
+    """
+    epsilon = _check_epsilon(epsilon)
+    logits = ops.convert_to_tensor(logits)
+    y_true = ops.cast(ops.convert_to_tensor(y_true), logits.dtype)
+    if len(logits.shape) < 2 or tuple(y_true.shape) != tuple(logits.shape):
+        raise ValueError(
+            f"y_true and logits must both have shape (batch, n); got y_true {tuple(y_true.shape)} "
+            f"and logits {tuple(logits.shape)}."
+        )
+    n = logits.shape[-1]
+    log_p = ops.log_softmax(logits, axis=-1)
+    q = (1.0 - epsilon) * y_true + epsilon / n
+    return -ops.sum(q * log_p, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Keras loss wrapping :func:`smoothed_crossentropy` (one-hot ``y_true``, logits ``y_pred``).
+
+    With ``sparse=True`` the labels are integers ``(batch,)`` or ``(batch, 1)`` and are one-hot
+    encoded first (Keras's ``SparseCategoricalCrossentropy`` has no ``label_smoothing``).
+
+    Used in: book/keras/custom-losses.md
+    """
+
+    def __init__(self, epsilon=0.1, sparse=False, name="smoothed_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.epsilon = _check_epsilon(epsilon)
+        self.sparse = bool(sparse)
+
+    def call(self, y_true, y_pred):
+        if self.sparse:
+            y_true = ops.convert_to_tensor(y_true)
+            if len(y_true.shape) == 2 and y_true.shape[-1] == 1:
+                y_true = ops.squeeze(y_true, -1)
+            if len(y_true.shape) != 1:
+                raise ValueError(
+                    f"sparse labels must have shape (batch,) or (batch, 1), got "
+                    f"{tuple(y_true.shape)}."
+                )
+            y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1])
+        return smoothed_crossentropy(y_true, y_pred, self.epsilon)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(epsilon=self.epsilon, sparse=self.sparse)
+        return config
+
+
+def _check_classes(n):
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer number of classes >= 2, got {n!r}.")
+
+
+def optimal_logit_gap(n, epsilon):
+    """The logit gap ``z_t - z_i`` (every ``i != t``) that minimises the smoothed loss.
+
+    At the optimum ``softmax(z) = q``, so ``z_t - z_i = log(q_t / q_i) =
+    log(1 + n (1 - eps) / eps)``; infinite for ``eps = 0``. ``n=10, eps=0.1``: ``log 91``.
+
+    Used in: book/keras/custom-losses.md
+    """
+    _check_classes(n)
+    epsilon = _check_epsilon(epsilon)
+    if epsilon == 0.0:
+        return math.inf
+    return math.log1p(n * (1.0 - epsilon) / epsilon)
+
+
+def smoothed_ce_minimum(n, epsilon):
+    """The minimum of the smoothed loss over all logits: the entropy ``H(q)`` of the target.
+
+    ``H(q) = -(1 - eps + eps/n) log(1 - eps + eps/n) - (n - 1)(eps/n) log(eps/n)``;
+    0 for ``eps = 0`` (reached only as the logits diverge).
+
+    Used in: book/keras/custom-losses.md
+    """
+    _check_classes(n)
+    epsilon = _check_epsilon(epsilon)
+    if epsilon == 0.0:
+        return 0.0
+    q_t, q_i = 1.0 - epsilon + epsilon / n, epsilon / n
+    return -q_t * math.log(q_t) - (n - 1) * q_i * math.log(q_i)
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+def output_as_loss(y_true, y_pred):
+    """The identity loss: returns ``y_pred`` averaged over its last axis, ignoring ``y_true``.
+
+    For a model output that already is a per-example loss, shape ``(batch, k)`` → ``(batch,)``;
+    ``y_true`` is a dummy target of any values (Keras 3 still wants one per output).
+
+    Used in: book/keras/custom-losses.md
+    """
+    return ops.mean(ops.convert_to_tensor(y_pred), axis=-1)
