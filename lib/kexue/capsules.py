@@ -27,14 +27,10 @@ import keras
 import numpy as np
 from keras import ops
 
+from kexue._checks import check_int
+
 ROUTINGS = ("hinton", "su2018", "su2018b")
 """The routing modes understood by :func:`route` and :class:`Capsule`."""
-
-
-def _check_positive_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
-    return int(value)
 
 
 def _check_positive_float(name, value):
@@ -113,7 +109,7 @@ def route(u_hat, iterations=3, mode="su2018", squash_k=0.5, return_coupling=Fals
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
-    iterations = _check_positive_int("iterations", iterations)
+    iterations = check_int(iterations, "iterations")
     mode = _check_mode(mode)
     if len(u_hat.shape) != 4:
         raise ValueError(
@@ -175,9 +171,9 @@ class Capsule(keras.layers.Layer):
     def __init__(self, num_capsule, dim_capsule, routings=3, share_weights=True,
                  routing="su2018", squash_k=0.5, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
-        self.num_capsule = _check_positive_int("num_capsule", num_capsule)
-        self.dim_capsule = _check_positive_int("dim_capsule", dim_capsule)
-        self.routings = _check_positive_int("routings", routings)
+        self.num_capsule = check_int(num_capsule, "num_capsule")
+        self.dim_capsule = check_int(dim_capsule, "dim_capsule")
+        self.routings = check_int(routings, "routings")
         if not isinstance(share_weights, bool):
             raise TypeError(f"share_weights must be a bool, got {share_weights!r}.")
         self.share_weights = share_weights
@@ -588,7 +584,7 @@ def soft_kmeans(U, V0, K=1.0, iters=100, metric="euclid"):
     Used in: book/capsules/kmeans-to-capsule.md
     """
     _check_points(U, V0)
-    iters = _check_positive_int("iters", iters)
+    iters = check_int(iters, "iters")
     V = V0
     for _ in range(iters):
         c = soft_assign(U, V, K, metric)
@@ -607,7 +603,7 @@ def lloyd_kmeans(U, V0, iters=100):
     U = np.asarray(U, dtype="float64")
     V = np.array(V0, dtype="float64")
     _check_points(U, V)
-    for _ in range(_check_positive_int("iters", iters)):
+    for _ in range(check_int(iters, "iters")):
         labels = np.argmin(((U[:, None, :] - V[None]) ** 2).sum(-1), axis=1)
         for j in range(len(V)):
             if np.any(labels == j):

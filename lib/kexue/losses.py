@@ -15,6 +15,8 @@ import math
 import keras
 from keras import ops
 
+from kexue._checks import check_int
+
 
 def _check_epsilon(epsilon):
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
@@ -85,8 +87,7 @@ class SmoothedCrossentropy(keras.losses.Loss):
 
 
 def _check_classes(n):
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer number of classes >= 2, got {n!r}.")
+    check_int(n, "n", 2, "an integer number of classes >= 2")
 
 
 def optimal_logit_gap(n, epsilon):

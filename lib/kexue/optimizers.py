@@ -16,6 +16,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from kexue._checks import check_int
+
 # -- the mathematics ---------------------------------------------------------------------
 
 
@@ -221,13 +223,8 @@ class AdaFactor(keras.optimizers.Optimizer):
                 raise TypeError(f"{flag_name} must be True or False, got {flag!r}.")
         self.relative_step = relative_step
         self.multiply_by_parameter_scale = multiply_by_parameter_scale
-        if (isinstance(min_dim_size_to_factor, bool)
-                or not isinstance(min_dim_size_to_factor, numbers.Integral)
-                or min_dim_size_to_factor < 0):
-            raise ValueError(
-                f"min_dim_size_to_factor must be an integer >= 0, got {min_dim_size_to_factor!r}."
-            )
-        self.min_dim_size_to_factor = int(min_dim_size_to_factor)
+        self.min_dim_size_to_factor = check_int(min_dim_size_to_factor,
+                                                "min_dim_size_to_factor", minimum=0)
 
     def factored(self, shape):
         """Whether a variable of this shape gets row and column statistics (not a full ``v``)."""

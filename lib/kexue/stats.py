@@ -30,6 +30,8 @@ import numpy as np
 from scipy import integrate, special
 from scipy import stats as _sps
 
+from kexue._checks import check_int
+
 __all__ = [
     "DISTRIBUTIONS",
     "angle_cdf",
@@ -51,16 +53,8 @@ _NUMBERS_PER_DRAW = 1 << 22  # default chunk: about 4M random numbers per vector
 # --------------------------------------------------------------------------- validation
 
 
-def _check_int(value, name: str, minimum: int, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be {what}, got {value!r} of type {type(value).__name__}.")
-    if value < minimum:
-        raise ValueError(f"{name} must be {what}, got {value!r}.")
-    return int(value)
-
-
 def _check_n(n) -> int:
-    return _check_int(n, "n", 2, "an integer dimension >= 2")
+    return check_int(n, "n", 2, "an integer dimension >= 2")
 
 
 def _log_norm_const(n: int) -> float:
@@ -273,16 +267,16 @@ def sample_cosines(n, num, seed=0, dist="gaussian", chunk=None):
     import keras
 
     n = _check_n(n)
-    num = _check_int(num, "num", 0, "a non-negative integer number of pairs")
+    num = check_int(num, "num", 0, "a non-negative integer number of pairs")
     if dist not in DISTRIBUTIONS:
         raise ValueError(f"dist must be one of {DISTRIBUTIONS}, got {dist!r}.")
     if chunk is None:
         chunk = max(1, _NUMBERS_PER_DRAW // n)
-    chunk = _check_int(chunk, "chunk", 1, "a positive integer number of pairs per draw")
+    chunk = check_int(chunk, "chunk", 1, "a positive integer number of pairs per draw")
     if isinstance(seed, keras.random.SeedGenerator):
         generator = seed
     else:
-        seed = _check_int(seed, "seed", 0, "a non-negative integer or a keras SeedGenerator")
+        seed = check_int(seed, "seed", 0, "a non-negative integer or a keras SeedGenerator")
         generator = keras.random.SeedGenerator(seed)
 
     ops = keras.ops

@@ -19,6 +19,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from kexue._checks import check_int
+
 
 @keras.saving.register_keras_serializable(package="kexue")
 class GradientAccumulator(keras.optimizers.Optimizer):
@@ -71,8 +73,7 @@ class GradientAccumulator(keras.optimizers.Optimizer):
                 "optimizer already accumulates gradients (gradient_accumulation_steps="
                 f"{optimizer.gradient_accumulation_steps}); use one mechanism, not both."
             )
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ValueError(f"steps must be an integer >= 1, got {steps!r}.")
+        steps = check_int(steps, "steps")
         for key in ("learning_rate", "gradient_accumulation_steps", "use_ema"):
             kwargs.pop(key, None)
         super().__init__(learning_rate=0.0, name=name, **kwargs)
@@ -397,8 +398,7 @@ def residual_mlp(input_dim, classes, depth, width, dropout=0.0, mode="none",
         raise ValueError(f"mode must be one of {RECOMPUTE_MODES}, got {mode!r}.")
     for name, value in (("input_dim", input_dim), ("classes", classes), ("depth", depth),
                         ("width", width)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_int(value, name, what="a positive integer")
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}.")
     inputs = keras.Input((input_dim,))

@@ -10,11 +10,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return value
+from kexue._checks import check_int
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -33,8 +29,8 @@ class TwoDense(keras.layers.Layer):
     def __init__(self, hidden_dim, output_dim, hidden_activation="relu",
                  output_activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.hidden_dim = _positive_int(hidden_dim, "hidden_dim")
-        self.output_dim = _positive_int(output_dim, "output_dim")
+        self.hidden_dim = check_int(hidden_dim, "hidden_dim", what="a positive integer")
+        self.output_dim = check_int(output_dim, "output_dim", what="a positive integer")
         self.hidden_activation = keras.activations.serialize(
             keras.activations.get(hidden_activation))
         self.output_activation = keras.activations.serialize(
@@ -78,8 +74,8 @@ class ClassCenters(keras.layers.Layer):
 
     def __init__(self, num_classes, feature_dim, **kwargs):
         super().__init__(**kwargs)
-        self.num_classes = _positive_int(num_classes, "num_classes")
-        self.feature_dim = _positive_int(feature_dim, "feature_dim")
+        self.num_classes = check_int(num_classes, "num_classes", what="a positive integer")
+        self.feature_dim = check_int(feature_dim, "feature_dim", what="a positive integer")
         self.centers = keras.layers.Embedding(num_classes, feature_dim,
                                               embeddings_initializer="zeros", name="centers")
 
