@@ -32,7 +32,9 @@ def offline(monkeypatch):
 def test_registry_entries_are_well_formed():
     for name, entry in data.REGISTRY.items():
         assert name == entry.name
-        assert entry.url.startswith("https://")
+        # The SIGHAN organisers serve their archive over plain HTTP only; it is hash-checked.
+        assert entry.url.startswith("https://") or entry.url == data.ICWB2_URL
+        assert entry.accepted() or entry.archive in data.REGISTRY
         for h in entry.accepted().values():
             assert len(h) == 64 and int(h, 16) >= 0
 
@@ -183,3 +185,73 @@ def test_imdb_num_words_maxlen_and_seed(imdb):
 def test_imdb_bad_arguments(kwargs):
     with pytest.raises(ValueError):
         data.load_imdb(**kwargs)
+
+
+# ------------------------------------------------------------------ SIGHAN 2005 (icwb2)
+
+
+def test_icwb2_gold_from_the_mirror(mirror, cache, offline):
+    gold = data.load_icwb2("pku", "gold")
+    raw = data.load_icwb2("pku", "test")
+    words = data.load_icwb2("pku", "words")
+    assert len(gold) == len(raw) == 1944  # 1,945 lines, one of them blank
+    assert ["".join(s) for s in gold[:50]] == raw[:50]
+    assert gold[0][:3] == ["共同", "创造", "美好"]
+    assert sum(map(len, gold)) == 104372
+    assert len(words) > 50000 and "研习班" in words
+    as_gold = data.load_icwb2("as", "gold")  # the archive spells it as_testing_gold
+    assert len(as_gold) > 14000 and all(w.strip() for w in as_gold[0])
+
+
+def test_cws_split_is_seeded_disjoint_and_complete(mirror, cache, offline):
+    train, test, words = data.load_cws("pku", seed=0)
+    assert len(test) == 389 and len(train) + len(test) == 1944
+    again = data.load_cws("pku", seed=0)
+    assert again[0] == train and again[1] == test
+    assert data.load_cws("pku", seed=1)[1] != test
+    assert words == {w for s in train for w in s}
+    with pytest.raises(ValueError, match="test_fraction"):
+        data.load_cws("pku", test_fraction=1.0)
+    with pytest.raises(ValueError, match="corpus must be one of"):
+        data.load_icwb2("ctb")
+    with pytest.raises(ValueError, match="split must be one of"):
+        data.load_icwb2("pku", "dev")
+
+
+def fake_icwb2_zip(path):
+    """A small zip laid out like icwb2-data.zip (CRLF lines, a BOM, a blank line)."""
+    import zipfile
+
+    files = {
+        "icwb2-data/training/pku_training.utf8": "\ufeff迈向  充满  希望  的  新  世纪\r\n\r\n中共中央  总书记\r\n",
+        "icwb2-data/gold/pku_test_gold.utf8": "共同  创造\r\n",
+        "icwb2-data/gold/pku_training_words.utf8": "迈向\r\n充满\r\n",
+    }
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content.encode("utf-8"))
+    return path
+
+
+def test_official_training_set_is_extracted_from_the_archive(cache, offline, monkeypatch, tmp_path):
+    import dataclasses
+
+    monkeypatch.delenv("KEXUE_DATA_MIRROR", raising=False)
+    archive = fake_icwb2_zip(tmp_path / "icwb2-data.zip")
+    entry = data.REGISTRY["icwb2/icwb2-data.zip"]
+    monkeypatch.setitem(data.REGISTRY, entry.name, dataclasses.replace(entry, sha256=data.sha256sum(archive)))
+    (cache / "icwb2").mkdir(parents=True)
+    shutil.copy(archive, cache / entry.name)
+    train = data.load_icwb2("pku", "train")
+    assert train == [["迈向", "充满", "希望", "的", "新", "世纪"], ["中共中央", "总书记"]]
+    assert (cache / "icwb2/training/pku_training.utf8").exists()
+    # A member with a published hash is checked after extraction: the fake gold is rejected.
+    with pytest.raises(data.DataIntegrityError, match="pku_test_gold"):
+        data.load_icwb2("pku", "gold")
+    assert not (cache / "icwb2/gold/pku_test_gold.utf8").exists()
+    # The real archive is not here and cannot be downloaded: the error says how to get it.
+    monkeypatch.setitem(data.REGISTRY, entry.name, entry)
+    (cache / entry.name).unlink()
+    (cache / "icwb2/training/pku_training.utf8").unlink()
+    with pytest.raises(data.DataNotFoundError, match="icwb2-data.zip"):
+        data.load_icwb2("pku", "train")

@@ -9,7 +9,8 @@ are organised by domain, the way Keras itself is:
 - :mod:`kexue.training`: training mechanics (gradient accumulation, recomputation);
 - :mod:`kexue.optimizers`: AdaFactor and the rank-1 I-divergence factorisation;
 - :mod:`kexue.layers`: masked pooling/softmax/BiRNN, nested and tied layers, class centres,
-  sub-models and rebuilt graphs;
+  sub-models and rebuilt graphs, and the sequence-tagging heads (softmax, CRF, MEMM, Bi-MEMM);
+- :mod:`kexue.text`: word segmentation as s/b/m/e tagging and its SIGHAN-style scorer;
 - :mod:`kexue.losses`: the smoothed cross-entropy and the identity loss;
 - :mod:`kexue.capsules`: squash, dynamic routing, the capsule layer, the margin loss, soft K-Means.
 """

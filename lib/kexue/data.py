@@ -15,7 +15,8 @@ A file whose sha256 matches neither the canonical hash nor the mirror's own hash
 file that cannot be found anywhere raises :class:`DataNotFoundError` saying how to
 get it.
 
-Loaders: :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_imdb`.
+Loaders: :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_imdb`, :func:`load_icwb2`
+and :func:`load_cws` (SIGHAN 2005 word segmentation).
 """
 
 from __future__ import annotations
@@ -55,18 +56,28 @@ class DataFile:
             (another folder name, or different bytes of the same data), else ``None``.
         mirror_sha256: sha256 of that mirror file.
         note: how the mirror file differs from the canonical one, if it does.
+        archive: for a file distributed inside a zip archive, the registry name of that
+            archive; when the file is neither cached nor mirrored it is extracted from the
+            (verified) archive.
+        member: the file's path inside ``archive``.
+
+    A member of an archive may have ``sha256=None`` when only the archive's hash is
+    published; it is then always re-extracted from the verified archive, never trusted
+    from the cache.
     """
 
     name: str
     url: str
-    sha256: str
+    sha256: str | None
     mirror_name: str | None = None
     mirror_sha256: str | None = None
     note: str = ""
+    archive: str | None = None
+    member: str | None = None
 
     def accepted(self) -> dict[str, str]:
         """Accepted sha256 values, keyed by what they identify."""
-        out = {"canonical": self.sha256}
+        out = {"canonical": self.sha256} if self.sha256 else {}
         if self.mirror_sha256:
             out["mirror"] = self.mirror_sha256
         return out
@@ -75,6 +86,43 @@ class DataFile:
 def _keras_file(subdir: str, fname: str, sha256: str, mirror_subdir: str | None = None) -> DataFile:
     mirror_name = f"{mirror_subdir}/{fname}" if mirror_subdir else None
     return DataFile(f"{subdir}/{fname}", KERAS_DATASETS_URL + fname, sha256, mirror_name)
+
+
+ICWB2_URL = "http://sighan.cs.uchicago.edu/bakeoff2005/data/icwb2-data.zip"
+"""The SIGHAN 2005 bakeoff archive (plain HTTP: that is where the organisers host it)."""
+
+_ICWB2_MEMBERS = {  # path in the archive (under icwb2-data/): sha256, where published
+    "gold/pku_test_gold.utf8": "913f78b20b17ea1e154f6246644d7d624b2710641f109a15daee9d63c9fb88d4",
+    "gold/msr_test_gold.utf8": "cd1a8473841f1b2fcddd14d12599ad8872e6167feb64807af5bac2f6a32cb75d",
+    "gold/cityu_test_gold.utf8": "2785b66a6f7c0e72f34e35859da383a81d721deb1c673a85786f0152e014935a",
+    "gold/as_testing_gold.utf8": "75acac0f0d457187d4b5dbc66227fb887ad172bca617125054db10f56c72bc20",
+    "gold/pku_training_words.utf8": "68fdbcef065d315e5dc3dc4c0e1b68997b1849141ba93b8fa2325fb088b5b0f3",
+    "gold/msr_training_words.utf8": "d5328d5cc8576c8e008e70ad33882aae4ce2cbbbf6cd1130c59a66a248961b8c",
+    "gold/cityu_training_words.utf8": "2a1542c4232b6d8d0ea66eb2365fdaccd915386ff9674016758159d6d2323604",
+    "gold/as_training_words.utf8": "e70a54d88390ab21fa8d38cf6df80a25d51a5cdf70821da5591f3972933c6254",
+    "testing/pku_test.utf8": "48c2655b535ea33802c873373f3176e57d39ba1a45a4dbba164e9125d7ce149e",
+    "testing/msr_test.utf8": "8068b0c5a8f309e2ff2ba88dc26de7a8dac2f2684c9c7d8094337d9ce272f601",
+    "testing/cityu_test.utf8": "1cdfcf0ab9f7b9a60b05448222d32fc93b428e7e8cde238e3af56a0bb500b116",
+    "testing/as_test.utf8": "fa5052f0082a5884e9d4302a4108f9de06907215561b859c74cf1bed6ab35393",
+    # The training sets: only the archive's hash is published; verified through it.
+    "training/pku_training.utf8": None,
+    "training/msr_training.utf8": None,
+    "training/cityu_training.utf8": None,
+    "training/as_training.utf8": None,
+}
+
+
+def _icwb2_files() -> list[DataFile]:
+    archive = DataFile(
+        "icwb2/icwb2-data.zip", ICWB2_URL,
+        "296c54adf4abc3702eca0cbce70b55fe22a344ea02d33175a4d1183e074072b4",
+        note="52,640,127 bytes; everything below is extracted from it when not mirrored",
+    )
+    members = [
+        DataFile(f"icwb2/{path}", ICWB2_URL, sha, archive=archive.name, member=f"icwb2-data/{path}")
+        for path, sha in _ICWB2_MEMBERS.items()
+    ]
+    return [archive, *members]
 
 
 REGISTRY: dict[str, DataFile] = {
@@ -112,6 +160,7 @@ REGISTRY: dict[str, DataFile] = {
             "no unsup/ reviews, no *.feat files)",
         ),
     ]
+    + _icwb2_files()
 }
 """Every data file of the book, by name."""
 
@@ -158,6 +207,8 @@ def _entry(name: str) -> DataFile:
 
 
 def _verify(path: Path, entry: DataFile) -> None:
+    if not entry.accepted():  # an archive member known only through its archive's hash
+        return
     got = sha256sum(path)
     accepted = entry.accepted()
     if got not in accepted.values():
@@ -196,7 +247,7 @@ def fetch(name: str, download: bool = True) -> Path:
     """
     entry = _entry(name)
     cached = data_dir() / entry.name
-    if cached.exists():
+    if cached.exists() and entry.accepted():
         try:
             _verify(cached, entry)
             return cached
@@ -209,6 +260,8 @@ def fetch(name: str, download: bool = True) -> Path:
             if candidate.exists():
                 _verify(candidate, entry)
                 return candidate
+    if entry.archive is not None:
+        return _extract_member(entry, cached, download)
     if not download:
         raise DataNotFoundError(_how_to_get(entry, cached))
     import keras
@@ -227,6 +280,31 @@ def fetch(name: str, download: bool = True) -> Path:
     except Exception as err:
         raise DataNotFoundError(f"{_how_to_get(entry, cached)} ({err})") from err
     return Path(path)
+
+
+def _extract_member(entry: DataFile, cached: Path, download: bool) -> Path:
+    """Extract ``entry.member`` of its verified archive to ``cached``, then verify it."""
+    import zipfile
+
+    archive = fetch(entry.archive, download=download)
+    with zipfile.ZipFile(archive) as zf:
+        try:
+            info = zf.getinfo(entry.member)
+        except KeyError:
+            raise DataIntegrityError(
+                f"{archive} has no member {entry.member!r}; it is not the registered archive."
+            ) from None
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_name(cached.name + ".part")
+        with zf.open(info) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    try:
+        _verify(tmp, entry)
+    except DataIntegrityError:
+        tmp.unlink()
+        raise
+    tmp.replace(cached)
+    return cached
 
 
 # ---------------------------------------------------------------- MNIST-like idx files
@@ -416,3 +494,73 @@ def load_imdb(num_words: int | None = None, maxlen: int | None = None, skip_top:
             seqs.append(seq)
         splits[split_name] = TextSplit(texts, np.asarray(labels, dtype="int64"), seqs, ids)
     return ImdbData(splits["train"], splits["test"], word_index)
+
+
+# ---------------------------------------------------------- SIGHAN 2005 word segmentation
+
+ICWB2_CORPORA = ("pku", "msr", "cityu", "as")
+"""The four corpora of the SIGHAN 2005 bakeoff (each its own segmentation standard)."""
+
+_ICWB2_SPLITS = {
+    "train": "icwb2/training/{c}_training.utf8",
+    "gold": "icwb2/gold/{c}_test_gold.utf8",
+    "test": "icwb2/testing/{c}_test.utf8",
+    "words": "icwb2/gold/{c}_training_words.utf8",
+}
+
+
+def load_icwb2(corpus: str = "pku", split: str = "gold"):
+    """One file of the SIGHAN 2005 bakeoff (icwb2-data).
+
+    Args:
+        corpus: one of :data:`ICWB2_CORPORA`.
+        split: ``"train"`` (segmented training set; extracted from ``icwb2-data.zip``),
+            ``"gold"`` (segmented test set), ``"test"`` (the unsegmented test input) or
+            ``"words"`` (the training word list the official scorer uses for OOV).
+
+    Returns:
+        ``"train"``/``"gold"``: a list of sentences, each a list of words (blank lines
+        dropped, words split on any whitespace, including the ideographic space of AS);
+        ``"test"``: a list of strings; ``"words"``: a ``set`` of words.
+
+    Used in: book/sequence/crf.md, book/sequence/memm.md
+    """
+    if corpus not in ICWB2_CORPORA:
+        raise ValueError(f"corpus must be one of {ICWB2_CORPORA}, got {corpus!r}.")
+    if split not in _ICWB2_SPLITS:
+        raise ValueError(f"split must be one of {tuple(_ICWB2_SPLITS)}, got {split!r}.")
+    name = _ICWB2_SPLITS[split].format(c=corpus)
+    if (corpus, split) == ("as", "gold"):
+        name = "icwb2/gold/as_testing_gold.utf8"  # the archive's own spelling
+    with open(fetch(name), encoding="utf-8-sig") as fh:
+        lines = [line.strip() for line in fh]
+    lines = [line for line in lines if line]
+    if split == "test":
+        return lines
+    if split == "words":
+        return set(lines)
+    return [line.split() for line in lines]
+
+
+def load_cws(corpus: str = "pku", official: bool = False, test_fraction: float = 0.2, seed: int = 0):
+    """Training and test sentences for Chinese word segmentation.
+
+    ``official=True``: the bakeoff's own training set and gold test set, with the official
+    training word list for OOV. ``official=False`` (what works offline with only the gold
+    files): a seeded random split of the gold test set into ``1 - test_fraction`` for
+    training and ``test_fraction`` for testing, with OOV measured against the words of
+    that training part.
+
+    Returns:
+        ``(train, test, train_words)``: two lists of sentences (lists of words) and a set.
+    """
+    if official:
+        return load_icwb2(corpus, "train"), load_icwb2(corpus, "gold"), load_icwb2(corpus, "words")
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}.")
+    sentences = load_icwb2(corpus, "gold")
+    order = np.random.default_rng(seed).permutation(len(sentences))
+    n_test = int(round(test_fraction * len(sentences)))
+    test = [sentences[i] for i in sorted(order[:n_test])]
+    train = [sentences[i] for i in sorted(order[n_test:])]
+    return train, test, {w for s in train for w in s}

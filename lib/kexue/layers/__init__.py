@@ -2,11 +2,14 @@
 
 Submodules: :mod:`kexue.layers.masking` (masked pooling, softmax, valid-prefix reversal,
 bidirectional RNN on padded sequences), :mod:`kexue.layers.core` (layers made of other
-layers or of other layers' weights) and :mod:`kexue.layers.reuse` (sub-models, cuts and
-rebuilt graphs of functional models). Everything is re-exported here.
+layers or of other layers' weights), :mod:`kexue.layers.reuse` (sub-models, cuts and
+rebuilt graphs of functional models), and the sequence-tagging heads with one interface:
+:mod:`kexue.layers.crf` (``SoftmaxTagger``, ``CRF``, Viterbi) and :mod:`kexue.layers.memm`
+(``MEMM``, Bi-MEMM). The layers and the most used functions are re-exported here.
 """
 
 from kexue.layers.core import ClassCenters, TiedDense, TwoDense
+from kexue.layers.crf import CRF, SoftmaxTagger, viterbi_decode
 from kexue.layers.masking import (
     MaskedBiRNN,
     MaskedGlobalAveragePooling1D,
@@ -19,6 +22,7 @@ from kexue.layers.masking import (
     reverse_valid,
     very_negative,
 )
+from kexue.layers.memm import MEMM, memm_viterbi
 from kexue.layers.reuse import (
     clone_with_weights,
     features_of,
@@ -28,7 +32,9 @@ from kexue.layers.reuse import (
 )
 
 __all__ = [
+    "CRF",
     "ClassCenters",
+    "MEMM",
     "MaskedBiRNN",
     "MaskedGlobalAveragePooling1D",
     "MaskedGlobalMaxPooling1D",
@@ -42,8 +48,11 @@ __all__ = [
     "masked_mean",
     "masked_softmax",
     "padding_mask",
+    "memm_viterbi",
     "replace_layer",
     "reverse_valid",
+    "SoftmaxTagger",
     "split_at",
     "very_negative",
+    "viterbi_decode",
 ]
