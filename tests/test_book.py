@@ -157,6 +157,11 @@ class TestNotebook:
         assert labels, "no numbered equation"
         assert not refs - labels, f"references to undefined equations: {refs - labels}"
 
+    def test_cross_references_survive_conversion_to_ipynb(self, path):
+        # A link to "other.md" breaks once the page is built from an executed .ipynb copy.
+        links = re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", _prose(_read(path)))
+        assert not links, f"link chapters with {{doc}}`title <slug>`, not to .md files: {links}"
+
     def test_literalincludes_exist(self, path):
         prose = _prose(_read(path))
         includes = re.findall(r"```\{literalinclude\}\s+(\S+)", prose)
