@@ -74,3 +74,14 @@ def test_glue_turns_numpy_scalars_into_python_numbers(monkeypatch):
     assert recorded["x"] == (0.5, False) and type(recorded["x"][0]) is float
     assert recorded["n"] == (3, True) and type(recorded["n"][0]) is int
     assert recorded["s"] == ("text", False)
+
+
+def test_argument_checks_name_the_argument_and_value():
+    from kexue._checks import check_int, check_positive
+
+    assert check_int(np.int64(3), "n") == 3 and check_positive(np.float32(0.5), "k") == 0.5
+    for bad in (0, -1.0, float("nan"), True, "1"):
+        with pytest.raises(ValueError, match="k must be a positive number"):
+            check_positive(bad, "k")
+    with pytest.raises(ValueError, match=r"n must be an integer >= 1, got 1.5 of type float"):
+        check_int(1.5, "n")

@@ -68,3 +68,18 @@ def test_vocab_and_batch_encoding():
     assert list(y[0]) == [B, E, S] and list(y[2]) == [S, -1, -1]
     with pytest.raises(ValueError, match="more than maxlen=2"):
         text.encode_batch(vocab, sents, maxlen=2)
+
+
+def test_score_paths_counts_words_and_grammar():
+    gold = [["今天", "天气", "不", "错"], ["好"]]
+    paths = [np.array([B, E, B, B, M, S]), np.array([E])]  # b->b illegal; sentence 2 ends fine, starts badly
+    scores, pred = text.score_paths(gold, paths, train_words={"今天"})
+    assert pred == [["今天", "天", "气不", "错"], ["好"]]
+    want = text.seg_scores(gold, pred, {"今天"})
+    assert (scores["P"], scores["R"], scores["F1"], scores["OOV recall"]) == (
+        want.precision, want.recall, want.f1, want.oov_recall)
+    assert scores["illegal bigrams"] == 2  # b->b and m->s
+    assert scores["illegal rate"] == pytest.approx(2 / 5)
+    assert scores["bad first/last tags"] == 1
+    with pytest.raises(ValueError, match="2 gold sentences but 1 tag paths"):
+        text.score_paths(gold, paths[:1])

@@ -18,3 +18,13 @@ def check_int(value, name: str, minimum: int = 1, what: str | None = None) -> in
     if value < minimum:
         raise ValueError(f"{name} must be {what}, got {value!r}.")
     return int(value)
+
+
+def check_positive(value, name: str) -> float:
+    """Return ``float(value)`` for a real number (not a bool) ``> 0``, else raise ``ValueError``.
+
+    NaN is rejected too. The message reads ``"{name} must be a positive number, got {value!r}."``
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}.")
+    return float(value)

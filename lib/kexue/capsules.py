@@ -27,16 +27,10 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue._checks import check_int
+from kexue._checks import check_int, check_positive
 
 ROUTINGS = ("hinton", "su2018", "su2018b")
 """The routing modes understood by :func:`route` and :class:`Capsule`."""
-
-
-def _check_positive_float(name, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or value <= 0:
-        raise ValueError(f"{name} must be a positive number, got {value!r}.")
-    return float(value)
 
 
 def _check_mode(mode):
@@ -68,8 +62,8 @@ def squash(x, axis=-1, k=1.0, eps=None):
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
-    k = _check_positive_float("k", k)
-    eps = keras.config.epsilon() if eps is None else _check_positive_float("eps", eps)
+    k = check_positive(k, "k")
+    eps = keras.config.epsilon() if eps is None else check_positive(eps, "eps")
     sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * (sq / (k + sq)) / ops.sqrt(sq + eps)
 
@@ -178,7 +172,7 @@ class Capsule(keras.layers.Layer):
             raise TypeError(f"share_weights must be a bool, got {share_weights!r}.")
         self.share_weights = share_weights
         self.routing = _check_mode(routing)
-        self.squash_k = _check_positive_float("squash_k", squash_k)
+        self.squash_k = check_positive(squash_k, "squash_k")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build(self, input_shape):
@@ -514,7 +508,7 @@ def smooth_max(x, K=1.0, axis=-1):
 
     Used in: book/capsules/kmeans-to-capsule.md
     """
-    K = _check_positive_float("K", K)
+    K = check_positive(K, "K")
     return ops.logsumexp(K * x, axis=axis) / K
 
 
@@ -551,7 +545,7 @@ def smoothed_kmeans_loss(U, V, K=1.0, metric="euclid"):
     Used in: book/capsules/kmeans-to-capsule.md
     """
     _check_points(U, V)
-    K = _check_positive_float("K", K)
+    K = check_positive(K, "K")
     d = _distance(U, V, metric)
     return -ops.sum(ops.logsumexp(-K * d, axis=1)) / K
 
@@ -562,7 +556,7 @@ def soft_assign(U, V, K=1.0, metric="euclid"):
     Used in: book/capsules/kmeans-to-capsule.md
     """
     _check_points(U, V)
-    K = _check_positive_float("K", K)
+    K = check_positive(K, "K")
     return ops.softmax(-K * _distance(U, V, metric), axis=1)
 
 

@@ -207,10 +207,10 @@ def _entry(name: str) -> DataFile:
 
 
 def _verify(path: Path, entry: DataFile) -> None:
-    if not entry.accepted():  # an archive member known only through its archive's hash
+    accepted = entry.accepted()
+    if not accepted:  # an archive member known only through its archive's hash
         return
     got = sha256sum(path)
-    accepted = entry.accepted()
     if got not in accepted.values():
         wanted = " or ".join(f"{v} ({k})" for k, v in accepted.items())
         raise DataIntegrityError(

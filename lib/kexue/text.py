@@ -262,15 +262,19 @@ def conv_tagger(vocab_size: int, head, depth: int = 3, width: int = 128, embed_d
     return keras.Model(inp, head(x), name=name)
 
 
+def _length_batches(lengths, batch_size: int):
+    """Index arrays of at most ``batch_size`` items, in order of increasing length."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
 def predict_emissions(model, vocab: CharVocab, texts, batch_size: int = 128) -> list[np.ndarray]:
     """Emissions ``(len(text), K)`` of each text, predicted in batches of similar length.
 
     Whole sentences are fed (no chunking), padded only to the longest text of their batch.
     """
-    order = np.argsort([len(t) for t in texts], kind="stable")
     out: list[np.ndarray | None] = [None] * len(texts)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in _length_batches([len(t) for t in texts], batch_size):
         width = max(len(texts[i]) for i in idx)
         x = np.zeros((len(idx), width), dtype=np.int64)
         for row, i in enumerate(idx):
@@ -283,10 +287,8 @@ def predict_emissions(model, vocab: CharVocab, texts, batch_size: int = 128) -> 
 
 def decode_all(emissions, decode, batch_size: int = 128) -> list[np.ndarray]:
     """Apply a batch decoder ``decode(emissions (B, T, K), lengths) -> list`` to per-text emissions."""
-    order = np.argsort([len(e) for e in emissions], kind="stable")
     out: list[np.ndarray | None] = [None] * len(emissions)
-    for start in range(0, len(emissions), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in _length_batches([len(e) for e in emissions], batch_size):
         lengths = np.array([len(emissions[i]) for i in idx])
         batch = np.zeros((len(idx), lengths.max(), emissions[idx[0]].shape[-1]))
         for row, i in enumerate(idx):
@@ -294,3 +296,28 @@ def decode_all(emissions, decode, batch_size: int = 128) -> list[np.ndarray]:
         for i, tags in zip(idx, decode(batch, lengths)):
             out[i] = np.asarray(tags)
     return out
+
+
+def score_paths(gold, paths, train_words=None):
+    """Score decoded tag paths against the gold segmentation, words and grammar both.
+
+    Args:
+        gold: the test sentences (lists of words); ``paths``: one tag path per sentence.
+        train_words: the training vocabulary, for OOV recall (see :func:`seg_scores`).
+
+    Returns:
+        ``(scores, words)``: a dict with ``"P"``, ``"R"``, ``"F1"``, ``"OOV recall"``,
+        ``"illegal bigrams"`` (forbidden tag pairs), ``"illegal rate"`` (per tag pair) and
+        ``"bad first/last tags"``; and the predicted segmentation, a list of word lists.
+        Used in: book/sequence/crf.md, book/sequence/memm.md
+    """
+    if len(gold) != len(paths):
+        raise ValueError(f"{len(gold)} gold sentences but {len(paths)} tag paths.")
+    pred = [tags_to_words("".join(g), p) for g, p in zip(gold, paths)]
+    sc = seg_scores(gold, pred, train_words)
+    bigrams = sum(len(p) - 1 for p in paths)
+    illegal = sum(illegal_transitions(p, check_ends=False) for p in paths)
+    bad_ends = sum(illegal_transitions(p) for p in paths) - illegal
+    return {"P": sc.precision, "R": sc.recall, "F1": sc.f1, "OOV recall": sc.oov_recall,
+            "illegal bigrams": illegal, "illegal rate": illegal / max(bigrams, 1),
+            "bad first/last tags": bad_ends}, pred

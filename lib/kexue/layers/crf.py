@@ -29,7 +29,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue._checks import check_int
+from kexue._checks import check_int, check_positive
 
 PAD_LABEL = -1
 """The label that marks padded positions in ``y_true`` (every real tag is ``>= 0``)."""
@@ -313,12 +313,6 @@ def brute_force_scores(emissions, trans) -> tuple[np.ndarray, np.ndarray]:
 # ------------------------------------------------------------------------- layers
 
 
-def _check_multiplier(value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"lr_multiplier must be a positive number, got {value!r}.")
-    return float(value)
-
-
 class TaggingHead(keras.layers.Layer):
     """Base of the sequence-tagging heads: a pass-through layer with a loss and a decoder.
 
@@ -415,7 +409,7 @@ class CRF(TaggingHead):
                  lr_multiplier: float = 1.0, **kwargs):
         super().__init__(num_tags, pad_label, **kwargs)
         self.trans_initializer = keras.initializers.get(trans_initializer)
-        self.lr_multiplier = _check_multiplier(lr_multiplier)
+        self.lr_multiplier = check_positive(lr_multiplier, "lr_multiplier")
 
     def build(self, input_shape):
         self._trans = self.add_weight(

@@ -20,12 +20,12 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import ops
+from scipy.special import log_softmax
 
-from kexue._checks import check_int
+from kexue._checks import check_int, check_positive
 from kexue.layers.crf import (
     PAD_LABEL,
     TaggingHead,
-    _check_multiplier,
     _float_mask,
     check_chain_inputs,
     viterbi,
@@ -94,17 +94,11 @@ def memm_nll(emissions, tags, trans, mask=None, bidirectional: bool = False, red
     """
     if reduction not in ("sum", "mean"):
         raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
-    m = _float_mask(mask, emissions)
-    tags = ops.cast(tags, "int32")
-
-    def one(reverse):
-        logits = memm_logits(emissions, tags, trans, mask, reverse=reverse)
-        ce = keras.losses.sparse_categorical_crossentropy(tags, logits, from_logits=True)
-        return ops.sum(ce * m, axis=-1)
-
-    nll = 0.5 * (one(False) + one(True)) if bidirectional else one(False)
+    nll = -memm_sequence_log_prob(emissions, tags, trans, mask)
+    if bidirectional:
+        nll = 0.5 * (nll - memm_sequence_log_prob(emissions, tags, trans, mask, reverse=True))
     if reduction == "mean":
-        nll = nll / ops.sum(m, axis=-1)
+        nll = nll / ops.sum(_float_mask(mask, emissions), axis=-1)
     return nll
 
 
@@ -115,11 +109,6 @@ def memm_sequence_log_prob(emissions, tags, trans, mask=None, reverse: bool = Fa
     logits = memm_logits(emissions, tags, trans, mask, reverse=reverse)
     ce = keras.losses.sparse_categorical_crossentropy(tags, logits, from_logits=True)
     return -ops.sum(ce * m, axis=-1)
-
-
-def _log_softmax(x, axis=-1):
-    x = x - x.max(axis=axis, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=axis, keepdims=True))
 
 
 def memm_viterbi(emissions, trans, lengths=None, exact: bool = True):
@@ -140,8 +129,8 @@ def memm_viterbi(emissions, trans, lengths=None, exact: bool = True):
     if not exact:
         return viterbi(em, g, lengths)[0]
     unary = np.zeros_like(em)
-    unary[:, 0] = _log_softmax(em[:, 0])
-    pair = _log_softmax(g[None, None] + em[:, :, None, :], axis=-1)  # (B, T, K_prev, K)
+    unary[:, 0] = log_softmax(em[:, 0], axis=-1)
+    pair = log_softmax(g[None, None] + em[:, :, None, :], axis=-1)  # (B, T, K_prev, K)
     return viterbi(unary, pair, lengths)[0]
 
 
@@ -165,7 +154,7 @@ class MEMM(TaggingHead):
                  **kwargs):
         super().__init__(num_tags, pad_label, **kwargs)
         self.bidirectional = bool(bidirectional)
-        self.lr_multiplier = _check_multiplier(lr_multiplier)
+        self.lr_multiplier = check_positive(lr_multiplier, "lr_multiplier")
         self.rank = None if rank is None else check_int(rank, "rank")
         if self.rank is not None and trans_initializer == "zeros":
             trans_initializer = "glorot_uniform"  # zero factors would never move
