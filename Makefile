@@ -78,7 +78,7 @@ notebooks: $(STAMP)
 # a broken reference, citation, equation label, glue key or toc entry fails here.
 smoke-book: $(STAMP)
 	test -d $(SMOKE)/book || $(MAKE) notebooks
-	cp book/intro.md $(SMOKE)/book/intro.md
+	cp book/intro.md book/claims.md $(SMOKE)/book/
 	cp _toc.yml references.bib $(SMOKE)/
 	sed -e 's/^\(  *execute_notebooks:\).*/\1 "off"/' _config.yml > $(SMOKE)/_config.yml
 	ln -sfn ../lib $(SMOKE)/lib

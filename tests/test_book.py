@@ -60,10 +60,29 @@ def test_toc_lists_exactly_the_notebooks():
     for entry in listed:
         assert (ROOT / f"{entry}.md").exists(), f"_toc.yml lists {entry}, which does not exist"
     on_disk = {str(p.relative_to(ROOT).with_suffix("")) for p in NOTEBOOKS}
-    assert on_disk == set(listed) - {"book/intro"}, (
+    pages = {"book/intro", "book/claims"}
+    assert on_disk == set(listed) - pages, (
         f"not in _toc.yml: {sorted(on_disk - set(listed))}; "
-        f"in _toc.yml but missing: {sorted(set(listed) - on_disk - {'book/intro'})}"
+        f"in _toc.yml but missing: {sorted(set(listed) - on_disk - pages)}"
     )
+
+
+def test_claims_page_is_second_and_pastes_every_chapter():
+    """book/claims.md follows the introduction and pastes each chapter's table and counts."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf-8"))
+    listed = _toc_files(toc)
+    assert listed[:2] == ["book/intro", "book/claims"], listed[:3]
+    page = (BOOK / "claims.md").read_text(encoding="utf-8")
+    pasted = re.findall(r"```\{glue\} claims\n:doc: (\S+)\.md\n```", page)
+    chapters = [e[len("book/"):] for e in listed[2:]]
+    assert pasted == chapters, f"claims.md pastes {pasted}, the toc lists {chapters}"
+    for rel in chapters:
+        for key in ("claims_total", "claims_reproduced", "claims_qualitative",
+                    "claims_not_reproduced", "claims_not_run", "claims_asserted", "claims_scale"):
+            assert f"`{rel}.md::{key}:" in page, f"summary row of {rel} lacks {key}"
+        assert f"{{doc}}`{rel}`" in page, f"claims.md does not link {rel}"
+        archive = re.search(r"kexue\.fm/archives/(\d+)", (BOOK / f"{rel}.md").read_text()).group(1)
+        assert f"kexue.fm/archives/{archive}" in page, f"claims.md names the wrong article for {rel}"
 
 
 def test_equation_labels_are_unique_across_the_book():
@@ -149,6 +168,14 @@ class TestNotebook:
         assert "from myst_nb import glue" not in code, (
             "use kexue.runtime.glue, which turns NumPy scalars into numbers myst-nb can format"
         )
+
+    def test_publishes_its_claims_table(self, path):
+        """Every chapter declares its article's claims with kexue.report and publishes them."""
+        code = "\n".join(_code(_read(path)))
+        assert "report.Claims(" in code, "declare the article's claims with kexue.report.Claims"
+        assert re.search(r"\.add\(", code), "the claims table has no rows"
+        assert re.search(r"\w+\.publish\(\)", code), "publish the claims table (glue key 'claims')"
+        assert "glue(\"claims\"" not in code, "glue the claims only through Claims.publish()"
 
     def test_equation_references_resolve(self, path):
         prose = _prose(_read(path))
