@@ -17,6 +17,17 @@ endif
 
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONUNBUFFERED := 1
+SHELL := /bin/bash
+
+# TensorFlow's C++ start-up lines, printed by every kernel before its logging is configured
+# (so TF_CPP_MIN_LOG_LEVEL cannot silence them), and its CUDA probe on a machine without a GPU.
+# Only these exact lines are dropped from the console; every other line, errors included, shows.
+TF_NOISE := sed -u -E \
+  -e '/^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$$/d' \
+  -e '/^I0000 [0-9:. ]+[0-9]+ port\.cc:[0-9]+\] oneDNN custom operations are on\./d' \
+  -e '/^I0000 [0-9:. ]+[0-9]+ cudart_stub\.cc:[0-9]+\] Could not find cuda drivers on your machine, GPU will not be used\.$$/d' \
+  -e '/^E0000 [0-9:. ]+[0-9]+ cuda_platform\.cc:[0-9]+\] failed call to cuInit: .*(UNKNOWN ERROR \(303\)|CUDA_ERROR_NO_DEVICE).*$$/d'
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(wildcard book/*/*.md))
@@ -51,7 +62,10 @@ ifneq ($(KEXUE_SCALE),book)
 	mkdir -p $(BOOK_OUT)
 	sed -e 's/^\(  *timeout:\).*/\1 -1/' _config.yml > $(BOOK_CONFIG)
 endif
-	$(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) --config $(BOOK_CONFIG)
+	set -o pipefail; $(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) \
+	  --config $(BOOK_CONFIG) 2>&1 | $(TF_NOISE)
+	KEXUE_BUILT_HTML=$(BOOK_OUT)/_build/html $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/test_built_html.py
 	@echo
 	@echo "Book built at KEXUE_SCALE=$(KEXUE_SCALE). Open $(abspath $(BOOK_OUT))/_build/html/index.html"
 
@@ -71,8 +85,8 @@ notebooks: $(STAMP)
 	mkdir -p $(SMOKE)/book
 	set -e; for nb in $(NOTEBOOKS); do mkdir -p $(SMOKE)/$$(dirname $$nb); \
 	  $(BIN)/jupytext --quiet --to ipynb --output $(SMOKE)/$${nb%.md}.ipynb $$nb; done
-	KEXUE_SCALE=smoke $(BIN)/python -m pytest --nbmake --overwrite -n 2 --nbmake-timeout=600 \
-	  -p no:cacheprovider -v $(SMOKE)/book
+	set -o pipefail; KEXUE_SCALE=smoke $(BIN)/python -m pytest --nbmake --overwrite -n 2 \
+	  --nbmake-timeout=600 -p no:cacheprovider -v $(SMOKE)/book 2>&1 | $(TF_NOISE)
 
 # Build the book with -W -n from the smoke-executed notebooks, without executing anything again:
 # a broken reference, citation, equation label, glue key or toc entry fails here.
@@ -82,7 +96,10 @@ smoke-book: $(STAMP)
 	cp _toc.yml references.bib $(SMOKE)/
 	sed -e 's/^\(  *execute_notebooks:\).*/\1 "off"/' _config.yml > $(SMOKE)/_config.yml
 	ln -sfn ../lib $(SMOKE)/lib
+	ln -sfn ../_ext $(SMOKE)/_ext
 	$(BIN)/jupyter-book build $(SMOKE) -W -n --keep-going --quiet
+	KEXUE_BUILT_HTML=$(SMOKE)/_build/html $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/test_built_html.py
 
 clean:
 	rm -rf _build $(SMOKE) .pytest_cache .ruff_cache

@@ -100,6 +100,39 @@ def test_bibliography_file_parses():
     assert keys, "references.bib holds no entries"
 
 
+def _bib_entries() -> dict[str, str]:
+    text = (ROOT / "references.bib").read_text(encoding="utf-8")
+    parts = re.split(r"(?=^@\w+\{)", text, flags=re.M)
+    return {re.match(r"@\w+\{([^,\s]+),", p).group(1): p for p in parts if p.startswith("@")}
+
+
+def _field(entry: str, name: str) -> str | None:
+    m = re.search(rf"^\s*{name}\s*=\s*\{{(.*)\}},?\s*$", entry, flags=re.M)
+    return m.group(1) if m else None
+
+
+def test_author_year_labels_are_unique():
+    """Two works of one author (group) and year carry 2018a / 2018b, in the text and the list."""
+    seen: dict[tuple, str] = {}
+    for key, entry in _bib_entries().items():
+        authors = [a.strip() for a in (_field(entry, "author") or "").split(" and ")]
+        first = authors[0].split(",")[0].strip()
+        label = (first, min(len(authors), 3), _field(entry, "year"))
+        assert label not in seen, (
+            f"{key} and {seen[label]} would both be cited as {first}, {label[2]}: give their "
+            "years the suffixes a, b in references.bib")
+        seen[label] = key
+
+
+def test_titles_keep_their_capitals():
+    """Titles are wrapped in an extra pair of braces so that BibTeX styles keep their case."""
+    for key, entry in _bib_entries().items():
+        title = _field(entry, "title")
+        assert title and title.startswith("{") and title.endswith("}"), (
+            f"protect the title of {key} with an extra pair of braces: {title!r}")
+        assert "$" not in title, f"{key}: MathJax does not render TeX in the bibliography"
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(BOOK)))
 class TestNotebook:
     def test_front_matter(self, path):
@@ -176,6 +209,51 @@ class TestNotebook:
         assert re.search(r"\.add\(", code), "the claims table has no rows"
         assert re.search(r"\w+\.publish\(\)", code), "publish the claims table (glue key 'claims')"
         assert "glue(\"claims\"" not in code, "glue the claims only through Claims.publish()"
+
+    def test_run_time_section_states_only_the_runs_time(self, path):
+        """The run-time section glues the run's own time: no number of seconds typed by hand."""
+        prose = _prose(_read(path))
+        m = re.search(r"^## Run time\s*$(.*?)(?=^## |\Z)", prose, flags=re.M | re.S)
+        assert m, "no '## Run time' section"
+        text = re.sub(r"\{glue(?::\w+)?\}`[^`]*`", "GLUED", m.group(1))
+        typed = re.findall(r"\d[\d,.]*\s*(?:s|sec|seconds?|min|minutes?|h|hours?)\b", text)
+        assert not typed, f"hand-typed times in the run-time section: {typed}"
+        code = "\n".join(_code(_read(path)))
+        assert "runtime.publish_run_time()" in code, "glue the run's time with publish_run_time()"
+
+    def test_no_parameter_name_stands_for_its_value_in_prose(self, path):
+        """`width` units reads as a variable name where the reader wants a number: glue it."""
+        nb = _read(path)
+        params = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        names = set()
+        for line in params.splitlines():
+            lhs = line.split("#", 1)[0].split("=", 1)
+            if len(lhs) == 2 and "==" not in line:
+                names.update(n.strip() for n in lhs[0].split(",") if n.strip().isidentifier())
+        prose = re.sub(r"```.*?```", "", _prose(nb), flags=re.S)
+        alone = sorted(set(re.findall(r"(?<![\w{])`([A-Za-z_]\w*)`", prose)) & names)
+        assert not alone, (
+            f"parameter names standing for their values in the prose: {alone}; glue the values "
+            "(or name the code that takes them, e.g. `CRF(lr_multiplier=...)`)")
+
+    def test_results_tables_go_through_the_formatting_helper(self, path):
+        """A cell that builds a pandas table shows it with kexue.viz.table, not raw pandas."""
+        for source in _code(_read(path)):
+            if not re.search(r"\bpd\.(DataFrame|Series)\(|\.to_frame\(", source):
+                continue
+            lines = [ln for ln in source.strip().splitlines() if ln.strip()]
+            last = lines[-1].strip() if lines else ""
+            shown_raw = re.fullmatch(r"[A-Za-z_][\w.]*(\.T|\.round\(\d*\))?", last)
+            assert not shown_raw, (
+                f"the cell ends by showing {last!r} as a raw pandas object; show results with "
+                f"kexue.viz.table(...):\n{source}")
+            assert "display(" not in source or "table(" in source, (
+                f"display a results table through kexue.viz.table:\n{source}")
+
+    def test_no_code_or_labels_in_headings(self, path):
+        for line in _prose(_read(path)).splitlines():
+            if line.startswith("#"):
+                assert "`" not in line and "{" not in line, f"raw code or role in a heading: {line}"
 
     def test_equation_references_resolve(self, path):
         prose = _prose(_read(path))
