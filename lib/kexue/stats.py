@@ -1,16 +1,14 @@
-r"""Distributions of the angle between two random vectors in :math:`\mathbb{R}^n`.
+r"""Distributions of the angle between two random vectors in ℝⁿ.
 
 For two independent isotropic random vectors (for instance with i.i.d. standard normal
-coordinates) the angle :math:`\theta \in [0, \pi]` between them has the density
+coordinates) the angle θ ∈ [0, π] between them has the density
 
-.. math::
+    p_n(θ) = Γ(n/2) / (Γ((n-1)/2) √π) · sin^(n-2) θ,
 
-    p_n(\theta) = \frac{\Gamma(n/2)}{\Gamma(\frac{n-1}{2})\sqrt{\pi}}\,\sin^{n-2}\theta,
-
-its cosine :math:`\eta = \cos\theta` has the density proportional to
-:math:`(1-\eta^2)^{(n-3)/2}` on :math:`[-1, 1]` (so :math:`(1+\eta)/2` is
-Beta((n-1)/2, (n-1)/2)), and :math:`\operatorname{Var}\theta = \tfrac12\psi_1(n/2)`
-with :math:`\psi_1` the trigamma function.
+its cosine η = cos θ has the density proportional to
+(1 - η²)^((n-3)/2) on [-1, 1] (so (1+η)/2 is
+Beta((n-1)/2, (n-1)/2)), and Var θ = ψ₁(n/2)/2
+with ψ₁ the trigamma function.
 
 The densities, the CDF and the variance are float64 NumPy/SciPy reference functions
 (``scipy.integrate.quad`` calls them with scalars); the Gamma-function ratios go through
@@ -79,14 +77,11 @@ def _out(arr: np.ndarray):
 
 
 def angle_pdf(theta, n):
-    r"""Density :math:`p_n(\theta)` of the angle between two isotropic random vectors in R^n.
+    r"""Density p_n(θ) of the angle between two isotropic random vectors in R^n.
 
-    .. math::
+        p_n(θ) = Γ(n/2) / (Γ((n-1)/2) √π) · sin^(n-2) θ,    0 ≤ θ ≤ π,
 
-        p_n(\theta) = \frac{\Gamma(n/2)}{\Gamma(\frac{n-1}{2})\sqrt\pi}\sin^{n-2}\theta,
-        \qquad 0 \le \theta \le \pi,
-
-    and 0 outside :math:`[0, \pi]`. The constant is evaluated as ``exp`` of a difference of
+    and 0 outside [0, π]. The constant is evaluated as ``exp`` of a difference of
     ``gammaln``, so large n does not overflow; ``sin**(n-2)`` is evaluated as
     ``exp((n-2) * log(sin))`` with ``0 * log 0 = 0`` (n = 2 is the uniform density 1/pi).
 
@@ -108,18 +103,15 @@ def angle_pdf(theta, n):
 
 
 def angle_cdf(theta, n):
-    r"""Distribution function :math:`P(\theta \le t)` of the angle between two random vectors.
+    r"""Distribution function P(θ ≤ t) of the angle between two random vectors.
 
-    With :math:`\eta = \cos\theta`, :math:`(1+\eta)/2 \sim \mathrm{Beta}(a, a)`,
-    :math:`a = (n-1)/2`, and :math:`\theta \le t \iff (1+\eta)/2 \ge \cos^2(t/2)`, so
+    With η = cos θ, (1+η)/2 ~ Beta(a, a),
+    a = (n-1)/2, and θ ≤ t ⇔ (1+η)/2 ≥ cos²(t/2), so
 
-    .. math::
-
-        P(\theta \le t) = \mathrm{Beta}(a, a).\mathrm{sf}(\cos^2(t/2))
-                          = \mathrm{Beta}(a, a).\mathrm{cdf}(\sin^2(t/2)),
+        P(θ ≤ t) = Beta(a, a).sf(cos²(t/2)) = Beta(a, a).cdf(sin²(t/2)),
 
     the second form (used here, by the symmetry of Beta(a, a)) keeping full relative
-    precision for small angles. ``t`` is clipped to :math:`[0, \pi]` (0 below, 1 above).
+    precision for small angles. ``t`` is clipped to [0, π] (0 below, 1 above).
 
     Args:
         theta: angle(s) ``t`` in radians, any shape.
@@ -137,16 +129,13 @@ def angle_cdf(theta, n):
 
 
 def cos_pdf(eta, n):
-    r"""Density of the cosine :math:`\eta = \cos\theta` of the angle between two random vectors.
+    r"""Density of the cosine η = cos θ of the angle between two random vectors.
 
-    .. math::
+        p_n(η) = Γ(n/2) / (Γ((n-1)/2) √π) · (1 - η²)^((n-3)/2),    -1 ≤ η ≤ 1,
 
-        p_n(\eta) = \frac{\Gamma(n/2)}{\Gamma(\frac{n-1}{2})\sqrt\pi}
-                     (1-\eta^2)^{(n-3)/2}, \qquad -1 \le \eta \le 1,
-
-    and 0 outside :math:`[-1, 1]`; :math:`(1+\eta)/2` is Beta((n-1)/2, (n-1)/2). For n = 2
-    the density is infinite (but integrable) at :math:`\eta = \pm 1`; for n = 3 it is the
-    uniform density 1/2. :math:`1-\eta^2` is evaluated as :math:`(1-\eta)(1+\eta)`.
+    and 0 outside [-1, 1]; (1+η)/2 is Beta((n-1)/2, (n-1)/2). For n = 2
+    the density is infinite (but integrable) at η = ±1; for n = 3 it is the
+    uniform density 1/2. 1 - η² is evaluated as (1-η)(1+η).
 
     Args:
         eta: cosine(s), any shape.
@@ -172,14 +161,11 @@ def cos_pdf(eta, n):
 def angle_variance(n):
     r"""Variance of the angle between two isotropic random vectors in R^n, in closed form.
 
-    .. math::
+        Var_n θ = ∫_0^π (θ - π/2)² p_n(θ) dθ = ψ₁(n/2) / 2,
 
-        \operatorname{Var}_n\theta = \int_0^\pi (\theta - \tfrac\pi2)^2 p_n(\theta)\,d\theta
-                                  = \tfrac12\,\psi_1(n/2),
-
-    with :math:`\psi_1` the trigamma function (``scipy.special.polygamma(1, .)``). It equals
-    :math:`\pi^2/12` at n = 2, :math:`\pi^2/4 - 2` at n = 3 and
-    :math:`1/(n-1) - 1/(3n^3) + O(n^{-4})` for large n.
+    with ψ₁ the trigamma function (``scipy.special.polygamma(1, .)``). It equals
+    π²/12 at n = 2, π²/4 - 2 at n = 3 and
+    1/(n-1) - 1/(3n³) + O(n⁻⁴) for large n.
 
     Args:
         n: the dimension, an integer >= 2.
@@ -196,9 +182,9 @@ def angle_variance(n):
 def angle_variance_quad(n):
     r"""Variance of the angle between two random vectors in R^n, by numerical integration.
 
-    Integrates :math:`(\theta-\pi/2)^2 p_n(\theta)` over :math:`[0, \pi]` with
+    Integrates (θ - π/2)² p_n(θ) over [0, π] with
     ``scipy.integrate.quad`` (relative tolerance 1e-12), splitting at the peak
-    :math:`\pi/2`; this is how the article computes its table, and the reference against
+    π/2; this is how the article computes its table, and the reference against
     which :func:`angle_variance` is tested.
 
     Args:
@@ -246,7 +232,7 @@ def sample_cosines(n, num, seed=0, dist="gaussian", chunk=None):
     - ``"uniform_cube"``: uniform on [-1, 1] (uniform in the cube, not isotropic);
     - ``"rademacher"``: +1 or -1 with probability 1/2 each (not isotropic, discrete).
 
-    The cosine :math:`\langle x, y\rangle / (\|x\|\|y\|)` is computed in float64 with
+    The cosine ⟨x, y⟩ / (‖x‖ ‖y‖) is computed in float64 with
     ``keras.ops`` and clipped to [-1, 1]. Pairs are drawn ``chunk`` at a time (two
     ``(chunk, n)`` arrays per draw) to bound memory.
 
@@ -327,12 +313,12 @@ def sample_angles(n, num, seed=0, dist="gaussian", chunk=None):
 
 
 def laplace_curvature(n, at=0.5 * math.pi):
-    r"""Second derivative of :math:`\log\sin^{n-2}\theta`, by nested ``tf.GradientTape``.
+    r"""Second derivative of log sin^(n-2) θ, by nested ``tf.GradientTape``.
 
-    Laplace's method approximates :math:`p_n` by a normal density whose variance is minus
-    the inverse of this curvature at the mode :math:`\pi/2`. Analytically the second
-    derivative is :math:`-(n-2)/\sin^2\theta`, so :math:`-(n-2)` at :math:`\pi/2` and a
-    Laplace variance :math:`1/(n-2)`.
+    Laplace's method approximates p_n by a normal density whose variance is minus
+    the inverse of this curvature at the mode π/2. Analytically the second
+    derivative is -(n-2)/sin²θ, so -(n-2) at π/2 and a
+    Laplace variance 1/(n-2).
 
     This function is TensorFlow-specific: it differentiates twice with two nested
     ``tf.GradientTape`` contexts, in float64, and needs TensorFlow installed whatever the
