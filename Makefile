@@ -42,22 +42,38 @@ BOOK_OUT    := _build/scale-$(KEXUE_SCALE)
 BOOK_CONFIG := $(BOOK_OUT)/_config.yml
 endif
 
-.PHONY: help venv book test lint unit notebooks smoke-book clean
+.PHONY: help venv book test lint unit notebooks smoke-book dist check-notebooks clean
 
 help:
 	@echo "make book    execute every notebook at KEXUE_SCALE=$(KEXUE_SCALE) and build the HTML book"
-	@echo "make test    lint, unit tests, every notebook at smoke scale (nbmake), book build check"
+	@echo "make test    lint, unit tests, every notebook at smoke scale (nbmake), book build check,"
+	@echo "             two chapters' runnable notebooks in a fresh environment"
+	@echo "make check-notebooks READER_CHAPTERS=...   runnable notebooks in a fresh environment"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-book.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet -r requirements-book.txt
 	touch $(STAMP)
 
-book: $(STAMP)
+# The library as a wheel (published with the book, installed by the runnable notebooks).
+dist: $(STAMP)
+	rm -rf _build/dist
+	$(BIN)/python -m pip wheel --quiet --no-deps -w _build/dist .
+
+# Each chapter's runnable notebook, executed at smoke scale as a reader would run it: in a fresh
+# environment with only TensorFlow and the scientific stack, installing the wheel from its first
+# cell. `make test` checks READER_CHAPTERS; `make check-notebooks READER_CHAPTERS="$$(ls
+# book/*/*.md)"` checks them all.
+READER_CHAPTERS ?= book/geometry/angle-distribution.md book/sequence/crf.md
+check-notebooks: dist
+	set -o pipefail; $(BIN)/python tests/reader/check_notebooks.py \
+	  _build/dist/kexue-*.whl _build/reader $(READER_CHAPTERS) 2>&1 | $(TF_NOISE)
+
+book: $(STAMP) dist
 ifneq ($(KEXUE_SCALE),book)
 	mkdir -p $(BOOK_OUT)
 	sed -e 's/^\(  *timeout:\).*/\1 -1/' _config.yml > $(BOOK_CONFIG)
@@ -69,11 +85,11 @@ endif
 	@echo
 	@echo "Book built at KEXUE_SCALE=$(KEXUE_SCALE). Open $(abspath $(BOOK_OUT))/_build/html/index.html"
 
-test: lint unit notebooks smoke-book
+test: lint unit notebooks smoke-book check-notebooks
 	@echo "make test: all checks passed."
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests
+	$(BIN)/ruff check lib tests _ext
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
@@ -90,7 +106,7 @@ notebooks: $(STAMP)
 
 # Build the book with -W -n from the smoke-executed notebooks, without executing anything again:
 # a broken reference, citation, equation label, glue key or toc entry fails here.
-smoke-book: $(STAMP)
+smoke-book: $(STAMP) dist
 	test -d $(SMOKE)/book || $(MAKE) notebooks
 	cp book/intro.md book/claims.md $(SMOKE)/book/
 	cp _toc.yml references.bib $(SMOKE)/

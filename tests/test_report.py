@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from kexue import report, viz
 from kexue.report import NOT_REPRODUCED, NOT_RUN, QUALITATIVE, REPRODUCED
 

@@ -94,6 +94,13 @@ class Rule:
         if self.kind not in ("within", "above", "below", "between"):
             raise ValueError(f"kind must be 'within', 'above', 'below' or 'between', "
                              f"got {self.kind!r}.")
+        _real(self.a, "a")
+        if self.kind in ("within", "between"):
+            if self.b is None:
+                raise ValueError(f"b must be given for a {self.kind!r} rule, got None.")
+            _real(self.b, "b")
+        elif self.b is not None:
+            raise ValueError(f"b must be None for an {self.kind!r} rule, got {self.b!r}.")
 
     def __call__(self, value) -> bool:
         x = float(value)
@@ -109,7 +116,9 @@ class Rule:
 
     def describe(self, spec: str | None = None) -> str:
         """The rule in words, its numbers formatted like the claim's (``spec``)."""
-        f = (lambda v: format_number(v, spec))
+        def f(v):
+            return format_number(v, spec)
+
         if self.kind == "within":
             return f"{f(self.a)} ± {f(self.b).lstrip('+')}"
         if self.kind == "above":
@@ -207,6 +216,16 @@ class ClaimsTable:
     scale: str
     article: str = ""
     _styler: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        from kexue import runtime
+
+        if not isinstance(self.rows, list) or not all(isinstance(r, Claim) for r in self.rows):
+            raise TypeError(f"rows must be a list of Claim rows, got {self.rows!r:.80}.")
+        if self.scale not in runtime.SCALES:
+            raise ValueError(f"scale must be one of {runtime.SCALES}, got {self.scale!r}.")
+        if not isinstance(self.article, str):
+            raise TypeError(f"article must be a string, got {self.article!r}.")
 
     def frame(self):
         """The rows as a ``pandas.DataFrame`` with the displayed column names."""

@@ -143,17 +143,35 @@ def banner() -> str:
     )
 
 
+GLUED: dict = {}
+"""Every value glued in this process, by name (also where myst-nb is not installed)."""
+
+
 def glue(name: str, value, display: bool = False) -> None:
     """Record ``value`` under ``name`` for the prose of the book (``{glue:text}`name```).
 
     The same as ``myst_nb.glue``, except that NumPy scalars are turned into Python numbers
     first: myst-nb formats a glued number (``{glue:text}`name:.3f```) from its plain-text
     representation, which for NumPy 2 scalars reads ``np.float64(...)`` and cannot be formatted.
-    """
-    from myst_nb import glue as _glue
 
+    Outside the book (a chapter's runnable notebook on Colab, where myst-nb is not installed)
+    the value is kept in :data:`GLUED` and, with ``display=True``, displayed as usual.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be an identifier-like string, got {name!r}.")
+    if not isinstance(display, (bool, np.bool_)):
+        raise TypeError(f"display must be True or False, got {display!r}.")
     if isinstance(value, np.generic):
         value = value.item()
+    GLUED[name] = value
+    try:
+        from myst_nb import glue as _glue
+    except ImportError:
+        if display:
+            from IPython.display import display as _display
+
+            _display(value)
+        return
     _glue(name, value, display=display)
 
 
