@@ -427,10 +427,12 @@ class Claims:
         """Asserted claims whose verdict is *not reproduced*."""
         return [r for r in self.rows if r.asserted and r.verdict == NOT_REPRODUCED]
 
-    def publish(self) -> ClaimsTable:
+    def publish(self) -> None:
         """Display the table, glue it under :data:`KEY` and its counts under :data:`COUNT_KEYS`.
 
-        Raises ``AssertionError`` naming every asserted claim that is not reproduced.
+        Raises ``AssertionError`` naming every asserted claim that is not reproduced. Returns
+        nothing, so that the table is shown once as the last line of a cell (:meth:`table`
+        gives the table object).
         """
         from kexue.runtime import glue
 
@@ -442,5 +444,4 @@ class Claims:
         if failed:
             raise AssertionError("asserted claims not reproduced: " + "; ".join(
                 f"{r.claim!r} (ours {r.ours}, rule {r.rule})" for r in failed))
-        return tab
 

@@ -180,15 +180,14 @@ def elapsed() -> float:
     return time.perf_counter() - _T0
 
 
-def publish_run_time() -> float:
+def publish_run_time() -> None:
     """Glue this run's time and scale for the chapter's "Run time" section, and print them.
 
     Glues ``run_seconds`` (seconds since :mod:`kexue.runtime` was imported, i.e. the page's
     own work after its imports) and ``run_scale``, so that the section states the time of the
-    run that built the page, never a number typed by hand. Returns the seconds.
+    run that built the page, never a number typed by hand.
     """
     seconds = elapsed()
     glue("run_seconds", seconds, display=False)
     glue("run_scale", scale(), display=False)
     print(f"scale {scale()}: {seconds:.0f} s of work after the imports")
-    return seconds
