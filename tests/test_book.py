@@ -234,7 +234,7 @@ class TestNotebook:
             if len(lhs) == 2 and "==" not in line:
                 names.update(n.strip() for n in lhs[0].split(",") if n.strip().isidentifier())
         prose = re.sub(r"```.*?```", "", _prose(nb), flags=re.S)
-        alone = sorted(set(re.findall(r"(?<![\w{])`([A-Za-z_]\w*)`", prose)) & names)
+        alone = sorted(set(re.findall(r"(?<![\w{}])`([A-Za-z_]\w*)`", prose)) & names)
         assert not alone, (
             f"parameter names standing for their values in the prose: {alone}; glue the values "
             "(or name the code that takes them, e.g. `CRF(lr_multiplier=...)`)")
