@@ -80,12 +80,12 @@ ifneq ($(KEXUE_SCALE),book)
 endif
 	set -o pipefail; $(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) \
 	  --config $(BOOK_CONFIG) 2>&1 | $(TF_NOISE)
-	KEXUE_BUILT_HTML=$(BOOK_OUT)/_build/html $(BIN)/python -m pytest -q -p no:cacheprovider \
-	  tests/test_built_html.py
+	set -o pipefail; KEXUE_BUILT_HTML=$(BOOK_OUT)/_build/html $(BIN)/python -m pytest -q \
+	  -p no:cacheprovider tests/test_built_html.py 2>&1 | $(TF_NOISE)
 	@echo
 	@echo "Book built at KEXUE_SCALE=$(KEXUE_SCALE). Open $(abspath $(BOOK_OUT))/_build/html/index.html"
 
-test: lint unit notebooks smoke-book check-notebooks
+test: lint unit unit-jax notebooks smoke-book check-notebooks
 	@echo "make test: all checks passed."
 
 lint: $(STAMP)
@@ -93,6 +93,14 @@ lint: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
+
+# The library's unit tests again on the JAX backend (JAX_ENABLE_X64: the float64 tests), tests
+# that use TensorFlow directly skipped (marker tensorflow_only); test_book.py checks files, not
+# a backend, and runs in `unit` only. One file per worker keeps module fixtures built once.
+.PHONY: unit-jax
+unit-jax: $(STAMP)
+	KERAS_BACKEND=jax JAX_ENABLE_X64=1 $(BIN)/python -m pytest tests -q -p no:cacheprovider \
+	  --ignore=tests/test_book.py -n 2 --dist loadfile
 
 # Every notebook, converted by jupytext and executed by nbmake at smoke scale (two workers).
 # The executed copies keep their outputs, and the smoke book below is built from them.
@@ -114,8 +122,8 @@ smoke-book: $(STAMP) dist
 	ln -sfn ../lib $(SMOKE)/lib
 	ln -sfn ../_ext $(SMOKE)/_ext
 	$(BIN)/jupyter-book build $(SMOKE) -W -n --keep-going --quiet
-	KEXUE_BUILT_HTML=$(SMOKE)/_build/html $(BIN)/python -m pytest -q -p no:cacheprovider \
-	  tests/test_built_html.py
+	set -o pipefail; KEXUE_BUILT_HTML=$(SMOKE)/_build/html $(BIN)/python -m pytest -q \
+	  -p no:cacheprovider tests/test_built_html.py 2>&1 | $(TF_NOISE)
 
 clean:
 	rm -rf _build $(SMOKE) .pytest_cache .ruff_cache

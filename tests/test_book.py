@@ -80,7 +80,9 @@ def test_claims_page_is_second_and_pastes_every_chapter():
         for key in ("claims_total", "claims_reproduced", "claims_qualitative",
                     "claims_not_reproduced", "claims_not_run", "claims_asserted", "claims_scale"):
             assert f"`{rel}.md::{key}:" in page, f"summary row of {rel} lacks {key}"
-        assert f"{{doc}}`{rel}`" in page, f"claims.md does not link {rel}"
+        assert re.search(rf"^\| \{{doc\}}`[^`<]+<{re.escape(rel)}>` \|", page, flags=re.M), (
+            f"the summary table of claims.md has no row linking {rel} (short title <path>)")
+        assert f"### {{doc}}`{rel}`" in page, f"claims.md has no section for {rel}"
         archive = re.search(r"kexue\.fm/archives/(\d+)", (BOOK / f"{rel}.md").read_text()).group(1)
         assert f"kexue.fm/archives/{archive}" in page, f"claims.md names the wrong article for {rel}"
 
