@@ -110,7 +110,7 @@ notebooks: $(STAMP)
 	set -e; for nb in $(NOTEBOOKS); do mkdir -p $(SMOKE)/$$(dirname $$nb); \
 	  $(BIN)/jupytext --quiet --to ipynb --output $(SMOKE)/$${nb%.md}.ipynb $$nb; done
 	set -o pipefail; KEXUE_SCALE=smoke $(BIN)/python -m pytest --nbmake --overwrite -n 2 \
-	  --nbmake-timeout=600 -p no:cacheprovider -v $(SMOKE)/book 2>&1 | $(TF_NOISE)
+	  --nbmake-timeout=600 -p no:cacheprovider -v --durations=0 $(SMOKE)/book 2>&1 | $(TF_NOISE)
 
 # Build the book with -W -n from the smoke-executed notebooks, without executing anything again:
 # a broken reference, citation, equation label, glue key or toc entry fails here.
