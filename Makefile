@@ -95,12 +95,14 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests -q
 
 # The library's unit tests again on the JAX backend (JAX_ENABLE_X64: the float64 tests), tests
-# that use TensorFlow directly skipped (marker tensorflow_only); test_book.py checks files, not
-# a backend, and runs in `unit` only. One file per worker keeps module fixtures built once.
+# that use TensorFlow directly skipped (marker tensorflow_only). The test files that use no Keras
+# (the book's files, data, reports, text scoring) run in `unit` only. One file per worker keeps
+# module fixtures built once.
+JAX_SKIP_FILES := test_book test_built_html test_runnable_notebooks test_data test_report test_text
 .PHONY: unit-jax
 unit-jax: $(STAMP)
 	KERAS_BACKEND=jax JAX_ENABLE_X64=1 $(BIN)/python -m pytest tests -q -p no:cacheprovider \
-	  --ignore=tests/test_book.py -n 2 --dist loadfile
+	  $(foreach f,$(JAX_SKIP_FILES),--ignore=tests/$(f).py) -n 2 --dist loadfile
 
 # Every notebook, converted by jupytext and executed by nbmake at smoke scale (two workers).
 # The executed copies keep their outputs, and the smoke book below is built from them.

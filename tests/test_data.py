@@ -79,7 +79,8 @@ def test_corrupt_cache_file_is_never_used(mirror, cache, offline):
     bad = cache / SMALL
     bad.parent.mkdir(parents=True)
     bad.write_bytes(b"not the labels")
-    path = data.fetch(SMALL)
+    with pytest.warns(UserWarning, match="corrupt copy .* removed"):
+        path = data.fetch(SMALL)
     assert path == mirror / SMALL
     assert not bad.exists(), "the corrupt cache file must be removed"
 
@@ -255,3 +256,92 @@ def test_official_training_set_is_extracted_from_the_archive(cache, offline, mon
     (cache / "icwb2/training/pku_training.utf8").unlink()
     with pytest.raises(data.DataNotFoundError, match="icwb2-data.zip"):
         data.load_icwb2("pku", "train")
+
+
+# ------------------------------------------- unverifiable members and clearer error messages
+
+
+@pytest.fixture
+def fake_archive(tmp_path, monkeypatch):
+    """The fake icwb2 zip registered under its own sha256 (the real one is not mirrored)."""
+    import dataclasses
+
+    archive = fake_icwb2_zip(tmp_path / "icwb2-data.zip")
+    entry = data.REGISTRY["icwb2/icwb2-data.zip"]
+    monkeypatch.setitem(data.REGISTRY, entry.name,
+                        dataclasses.replace(entry, sha256=data.sha256sum(archive)))
+    return archive
+
+
+TRAIN = "icwb2/training/pku_training.utf8"
+GARBAGE = "垃圾  数据\n".encode()
+
+
+def test_unhashed_member_in_the_mirror_is_never_used(tmp_path, cache, offline, monkeypatch,
+                                                     fake_archive):
+    fake = tmp_path / "mirror"
+    (fake / "icwb2/training").mkdir(parents=True)
+    (fake / TRAIN).write_bytes(GARBAGE)
+    monkeypatch.setenv("KEXUE_DATA_MIRROR", str(fake))
+    # Without the archive the loose file is refused, and the error says so.
+    with pytest.raises(data.DataNotFoundError) as err:
+        data.load_icwb2("pku", "train")
+    msg = str(err.value)
+    assert TRAIN in msg and "icwb2-data/training/pku_training.utf8" in msg
+    assert "no published sha256" in msg and str(fake / TRAIN) in msg and "not used" in msg
+    # With the verified archive in the mirror, the member comes from the archive.
+    shutil.copy(fake_archive, fake / "icwb2/icwb2-data.zip")
+    want = [["迈向", "充满", "希望", "的", "新", "世纪"], ["中共中央", "总书记"]]
+    assert data.load_icwb2("pku", "train") == want
+    assert (fake / TRAIN).read_bytes() == GARBAGE, "the mirror is never written"
+
+
+def test_unhashed_member_in_the_cache_is_extracted_again(cache, offline, monkeypatch,
+                                                         fake_archive):
+    monkeypatch.delenv("KEXUE_DATA_MIRROR", raising=False)
+    (cache / "icwb2/training").mkdir(parents=True)
+    shutil.copy(fake_archive, cache / "icwb2/icwb2-data.zip")
+    first = data.load_icwb2("pku", "train")
+    (cache / TRAIN).write_bytes(GARBAGE)  # tampered with between two calls
+    assert data.load_icwb2("pku", "train") == first
+    # A corrupt archive is never used, and the error names the member it was needed for.
+    (cache / "icwb2/icwb2-data.zip").write_bytes(b"not a zip")
+    with pytest.warns(UserWarning, match="corrupt copy"), \
+            pytest.raises(data.DataNotFoundError) as err:
+        data.load_icwb2("pku", "train")
+    msg = str(err.value)
+    assert "corrupt copy" in msg and "removed" in msg and TRAIN in msg
+
+
+def test_corrupt_cache_file_removed_is_said_in_the_error(cache, offline, monkeypatch):
+    monkeypatch.delenv("KEXUE_DATA_MIRROR", raising=False)
+    bad = cache / SMALL
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"not the labels")
+    with pytest.warns(UserWarning, match="corrupt copy"), \
+            pytest.raises(data.DataNotFoundError) as err:
+        data.fetch(SMALL)
+    msg = str(err.value)
+    assert f"corrupt copy of {SMALL!r} was found in the cache at {bad}" in msg
+    assert "removed" in msg and data.REGISTRY[SMALL].url in msg
+    assert not bad.exists()
+
+
+def test_member_is_named_when_its_archive_is_missing(cache, offline, monkeypatch, tmp_path):
+    monkeypatch.setenv("KEXUE_DATA_MIRROR", str(tmp_path))  # an empty mirror
+    with pytest.raises(data.DataNotFoundError) as err:
+        data.fetch("icwb2/gold/pku_test_gold.utf8")
+    msg = str(err.value)
+    assert "icwb2/gold/pku_test_gold.utf8" in msg and "icwb2-data/gold/pku_test_gold.utf8" in msg
+    assert "icwb2/icwb2-data.zip" in msg and data.ICWB2_URL in msg
+
+
+def test_mirror_folder_that_does_not_exist_is_reported(cache, offline, monkeypatch, tmp_path):
+    missing = tmp_path / "no-such-mirror"
+    monkeypatch.setenv("KEXUE_DATA_MIRROR", str(missing))
+    monkeypatch.setattr(data, "_WARNED_MIRRORS", set())
+    with pytest.warns(UserWarning, match="not an existing folder"), \
+            pytest.raises(data.DataNotFoundError) as err:
+        data.fetch(SMALL)
+    msg = str(err.value)
+    assert "KEXUE_DATA_MIRROR" in msg and str(missing) in msg and "not an existing folder" in msg

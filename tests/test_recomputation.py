@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
+from gradients import BACKEND, model_grads
 from kexue.training import (
     Recompute,
     max_batch_under,
@@ -23,15 +23,7 @@ def gradients(mode, dropout=0.0, preserve=True, compiled=False):
     keras.utils.set_random_seed(0)
     model = residual_mlp(20, 5, depth=3, width=16, dropout=dropout, mode=mode,
                          preserve_rng_state=preserve)
-
-    def grad(x, y):
-        with tf.GradientTape() as tape:
-            loss = LOSS(y, model(x, training=True))
-        return tape.gradient(loss, model.trainable_variables)
-
-    if compiled:
-        grad = tf.function(grad)
-    return [g.numpy() for g in grad(X, Y)]
+    return model_grads(model, LOSS, X, Y, compiled=compiled)
 
 
 def max_diff(a, b):
@@ -50,8 +42,11 @@ def test_gradients_equal_plain_backprop(mode, compiled):
 def test_dropout_masks_are_replayed(mode, compiled):
     plain = gradients("none", dropout=0.5, compiled=compiled)
     assert max_diff(gradients(mode, dropout=0.5, compiled=compiled), plain) <= 1e-6
-    # without preserving the generator state the recomputation draws new masks
-    assert max_diff(gradients(mode, dropout=0.5, preserve=False, compiled=compiled), plain) > 1e-3
+    unpreserved = max_diff(gradients(mode, dropout=0.5, preserve=False, compiled=compiled), plain)
+    if BACKEND == "jax":  # jax.checkpoint recomputes a pure function: the masks always replay
+        assert unpreserved <= 1e-6
+    else:  # without preserving the generator state the recomputation draws new masks
+        assert unpreserved > 1e-3
 
 
 def test_generator_state_ends_as_without_recomputation():
@@ -59,11 +54,9 @@ def test_generator_state_ends_as_without_recomputation():
     for mode in ("none", "per_block"):
         keras.utils.set_random_seed(0)
         model = residual_mlp(20, 5, depth=2, width=16, dropout=0.5, mode=mode)
-        with tf.GradientTape() as tape:
-            loss = LOSS(Y, model(X, training=True))
-        tape.gradient(loss, model.trainable_variables)
+        model_grads(model, LOSS, X, Y)
         gens = [g for layer in model._flatten_layers() for g in layer._seed_generators]
-        states[mode] = [g.state.numpy().tolist() for g in gens]
+        states[mode] = [keras.ops.convert_to_numpy(g.state.value).tolist() for g in gens]
     assert states["none"] == states["per_block"]
 
 
@@ -79,7 +72,10 @@ def test_fit_gives_the_same_weights():
     assert max_diff(weights["none"], weights["per_block"]) <= 1e-6
 
 
+@pytest.mark.tensorflow_only
 def test_recompute_function_and_transformer_block():
+    import tensorflow as tf
+
     keras.utils.set_random_seed(1)
     attention = keras.layers.MultiHeadAttention(2, 4)
     norm = keras.layers.LayerNormalization()
@@ -144,6 +140,7 @@ def test_max_batch_under():
         max_batch_under(1000.0, [100, 100], [1.0, 2.0])
 
 
+@pytest.mark.tensorflow_only  # the probe measures the TensorFlow backend, whatever the caller's
 def test_peak_rss_probe_runs_in_a_subprocess():
     rows = peak_rss_mb("per_block", [64, 128], depth=2, width=32)
     assert [r["batch"] for r in rows] == [64, 128]

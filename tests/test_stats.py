@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import keras
 import numpy as np
 import pytest
 from kexue import stats
@@ -232,3 +233,58 @@ def test_bad_sampling_arguments_raise():
         stats.laplace_curvature(5, at=0.0)
     with pytest.raises(ValueError, match=r"theta must be real numbers"):
         stats.angle_pdf("abc", 3)
+
+
+# --- both tails of the angle's distribution, to full relative precision ---------------------
+
+PI_ERROR = 1.2246467991473532e-16  # pi - math.pi: the float pi is this much below pi
+
+
+def test_angle_cdf_keeps_precision_near_pi():
+    # n = 2: the angle is uniform on [0, pi], so P(theta > t) = (pi - t) / pi exactly.
+    t = math.pi - 2.0**-27  # 7.45e-9 below the float pi
+    upper = (2.0**-27 + PI_ERROR) / math.pi
+    assert stats.angle_cdf(t, 2) < 1.0
+    assert abs(stats.angle_sf(t, 2) - upper) <= 1e-12 * upper
+    assert abs(stats.angle_cdf(math.pi - 1e-8, 2) - 0.9999999968169011) < 1e-15
+    # n = 3: P(theta <= t) = sin^2(t/2) and P(theta > t) = cos^2(t/2).
+    assert abs(stats.angle_sf(t, 3) - math.cos(t / 2) ** 2) <= 1e-12 * math.cos(t / 2) ** 2
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 50, 500, 5000])
+def test_both_tails_match_high_precision_values(n):
+    """Lower tail near 0 and below pi/2, upper tail at the mirror points, against mpmath."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 50
+    a = mpmath.mpf(n - 1) / 2
+    sd = 1 / math.sqrt(n)
+    checked = 0
+    for s in [1e-8, 1e-3, 0.3, math.pi / 2 - 6 * sd, math.pi / 2 - sd, math.pi / 2]:
+        if not 0 < s <= math.pi / 2:
+            continue
+        # P(theta <= s) = I(sin^2(s/2); a, a) at the float s, to 50 digits.
+        lower = mpmath.betainc(a, a, 0, mpmath.sin(mpmath.mpf(s) / 2) ** 2, regularized=True)
+        if lower < 1e-250:  # below what a float64 tail can hold
+            continue
+        assert abs(stats.angle_cdf(s, n) - lower) <= 1e-12 * lower, (n, s)
+        # The mirror point t = pi - s (as a float): P(theta > t) = P(theta < pi - t).
+        t = math.pi - s
+        upper = mpmath.betainc(a, a, 0, mpmath.sin((mpmath.pi - mpmath.mpf(t)) / 2) ** 2,
+                               regularized=True)
+        assert abs(stats.angle_sf(t, n) - upper) <= 1e-12 * upper, (n, t)
+        assert abs(stats.angle_cdf(s, n) + stats.angle_sf(s, n) - 1) < 1e-15
+        checked += 1
+    assert checked >= 2
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="float64 is native on this backend")
+def test_sampling_refuses_jax_without_64_bit_mode():
+    import jax
+
+    was = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", False)
+    try:
+        with pytest.raises(RuntimeError, match="JAX_ENABLE_X64"):
+            stats.sample_cosines(5, 10, seed=0)
+    finally:
+        jax.config.update("jax_enable_x64", was)

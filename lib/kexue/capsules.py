@@ -27,16 +27,49 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue._checks import check_int, check_positive
+from kexue._checks import (
+    _is_int,
+    as_array,
+    as_tensor,
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_finite,
+    check_instance,
+    check_int,
+    check_int_range,
+    check_positive,
+    check_real,
+    check_shape,
+    concrete,
+    describe,
+    dtype_kind,
+)
 
 ROUTINGS = ("hinton", "su2018", "su2018b")
 """The routing modes understood by :func:`route` and :class:`Capsule`."""
 
 
-def _check_mode(mode):
-    if mode not in ROUTINGS:
-        raise ValueError(f"routing mode must be one of {ROUTINGS}, got {mode!r}.")
+def _check_mode(mode, name="mode"):
+    if not isinstance(mode, str) or mode not in ROUTINGS:
+        raise ValueError(f"routing mode must be one of {ROUTINGS}, got {name}={describe(mode)}.")
     return mode
+
+
+def _check_axis(axis, x, name="axis"):
+    rank = len(x.shape)
+    if not _is_int(axis) or not -rank <= axis < rank:
+        raise ValueError(f"{name} must be an axis of x with shape {tuple(x.shape)} (an integer "
+                         f"in [{-rank}, {rank})), got {describe(axis)}.")
+    return int(axis)
+
+
+def _float_tensor(x, name, min_rank=1):
+    x = as_tensor(x, name)
+    check_dtype(x, name, "float")
+    if len(x.shape) < min_rank:
+        raise ValueError(f"{name} must have at least {min_rank} axis, got shape {tuple(x.shape)}.")
+    return x
 
 
 # --------------------------------------------------------------------------------------------
@@ -64,6 +97,8 @@ def squash(x, axis=-1, k=1.0, eps=None):
     """
     k = check_positive(k, "k")
     eps = keras.config.epsilon() if eps is None else check_positive(eps, "eps")
+    x = _float_tensor(x, "x")
+    axis = _check_axis(axis, x)
     sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * (sq / (k + sq)) / ops.sqrt(sq + eps)
 
@@ -105,11 +140,10 @@ def route(u_hat, iterations=3, mode="su2018", squash_k=0.5, return_coupling=Fals
     """
     iterations = check_int(iterations, "iterations")
     mode = _check_mode(mode)
-    if len(u_hat.shape) != 4:
-        raise ValueError(
-            f"u_hat must have shape (batch, num_capsule, n_inputs, dim), got shape "
-            f"{tuple(u_hat.shape)}."
-        )
+    squash_k = check_positive(squash_k, "squash_k")
+    return_coupling = check_bool(return_coupling, "return_coupling")
+    u_hat = _float_tensor(u_hat, "u_hat")
+    check_shape(u_hat, "u_hat", ("batch", "num_capsule", "n_inputs", "dim"))
     num_capsule = u_hat.shape[1]
     b = None
     c = None
@@ -171,7 +205,7 @@ class Capsule(keras.layers.Layer):
         if not isinstance(share_weights, bool):
             raise TypeError(f"share_weights must be a bool, got {share_weights!r}.")
         self.share_weights = share_weights
-        self.routing = _check_mode(routing)
+        self.routing = _check_mode(routing, "routing")
         self.squash_k = check_positive(squash_k, "squash_k")
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
@@ -198,6 +232,7 @@ class Capsule(keras.layers.Layer):
 
     def votes(self, inputs):
         """The votes ``u_hat`` of shape ``(B, num_capsule, n, dim_capsule)``."""
+        inputs = _float_tensor(inputs, "inputs")
         if len(inputs.shape) != 3:
             raise ValueError(
                 f"Capsule expects inputs of shape (batch, n_inputs, dim), got shape "
@@ -242,6 +277,8 @@ class CapsuleLength(keras.layers.Layer):
     """
 
     def call(self, inputs):
+        inputs = _float_tensor(inputs, "inputs")
+        check_shape(inputs, "inputs", ("batch", "num_capsule", "dim_capsule"))
         return ops.sqrt(ops.sum(ops.square(inputs), axis=-1) + keras.config.epsilon())
 
     def compute_output_shape(self, input_shape):
@@ -262,10 +299,32 @@ def margin_loss(y_true, y_pred, m_plus=0.9, m_minus=0.1, lam=0.25):
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
+    m_plus, m_minus, lam = _check_margins(m_plus, m_minus, lam)
+    y_pred = _float_tensor(y_pred, "y_pred")
+    y_true = as_tensor(y_true, "y_true")
+    check_dtype(y_true, "y_true", ("number", "bool"))
+    dims = {}
+    check_shape(y_pred, "y_pred", ("batch", "classes"), dims)
+    check_shape(y_true, "y_true", ("batch", "classes"), dims)
+    y = concrete(y_true)
+    if y is not None and y.size and not (np.isfinite(y).all() and (y >= 0).all()
+                                         and (y <= 1).all()):
+        raise ValueError(f"y_true must hold (multi-)hot targets in [0, 1], got values from "
+                         f"{y.min()!r} to {y.max()!r} (shape {y.shape}).")
     y_true = ops.cast(y_true, y_pred.dtype)
     pos = y_true * ops.square(ops.relu(m_plus - y_pred))
     neg = lam * (1.0 - y_true) * ops.square(ops.relu(y_pred - m_minus))
     return ops.sum(pos + neg, axis=-1)
+
+
+def _check_margins(m_plus, m_minus, lam):
+    m_plus = check_real(m_plus, "m_plus", 0.0, 1.0)
+    m_minus = check_real(m_minus, "m_minus", 0.0, 1.0)
+    if not m_minus < m_plus:
+        raise ValueError(
+            f"need 0 <= m_minus < m_plus <= 1, got m_minus={m_minus!r}, m_plus={m_plus!r}."
+        )
+    return m_plus, m_minus, check_real(lam, "lam", 0.0)
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -277,13 +336,7 @@ class MarginLoss(keras.losses.Loss):
 
     def __init__(self, m_plus=0.9, m_minus=0.1, lam=0.25, name="margin_loss", **kwargs):
         super().__init__(name=name, **kwargs)
-        if not 0 <= m_minus < m_plus <= 1:
-            raise ValueError(
-                f"need 0 <= m_minus < m_plus <= 1, got m_minus={m_minus!r}, m_plus={m_plus!r}."
-            )
-        if lam < 0:
-            raise ValueError(f"lam must be >= 0, got {lam!r}.")
-        self.m_plus, self.m_minus, self.lam = float(m_plus), float(m_minus), float(lam)
+        self.m_plus, self.m_minus, self.lam = _check_margins(m_plus, m_minus, lam)
 
     def call(self, y_true, y_pred):
         return margin_loss(y_true, y_pred, self.m_plus, self.m_minus, self.lam)
@@ -299,9 +352,14 @@ class MarginLoss(keras.losses.Loss):
 
 
 def _check_widths(widths):
-    if len(widths) != 4 or not all(isinstance(w, (int, np.integer)) and w > 0 for w in widths):
-        raise ValueError(f"widths must be four positive integers, got {widths!r}.")
+    if (isinstance(widths, (str, bytes)) or not hasattr(widths, "__len__") or len(widths) != 4
+            or not all(_is_int(w) and w > 0 for w in widths)):
+        raise ValueError(f"widths must be four positive integers, got {describe(widths)}.")
     return tuple(int(w) for w in widths)
+
+
+def _check_name(name):
+    return check_instance(name, "name", str, "a string (the model's name)")
 
 
 def cnn_trunk(widths=(64, 64, 128, 128), name="trunk"):
@@ -314,6 +372,7 @@ def cnn_trunk(widths=(64, 64, 128, 128), name="trunk"):
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
     a, b, c, d = _check_widths(widths)
+    _check_name(name)
     return keras.Sequential(
         [
             keras.Input((None, None, 1)),
@@ -335,7 +394,10 @@ def gap_head(channels, num_classes=10, hidden=None, name="gap_head"):
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
-    hidden = channels if hidden is None else hidden
+    channels = check_int(channels, "channels")
+    num_classes = check_int(num_classes, "num_classes")
+    hidden = channels if hidden is None else check_int(hidden, "hidden")
+    _check_name(name)
     return keras.Sequential(
         [
             keras.Input((None, None, channels)),
@@ -356,6 +418,9 @@ def capsule_head(channels, num_classes=10, dim_capsule=16, routings=3, routing="
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
+    channels = check_int(channels, "channels")
+    num_classes = check_int(num_classes, "num_classes")
+    _check_name(name)
     return keras.Sequential(
         [
             keras.Input((None, None, channels)),
@@ -409,11 +474,14 @@ def shared_trunk_classifier(widths=(64, 64, 128, 128), heads=("cnn", "su2018"), 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
     widths = _check_widths(widths)
+    if isinstance(heads, (str, bytes)) or not hasattr(heads, "__iter__"):
+        raise ValueError(f"heads must be a sequence of head names such as ('cnn', 'su2018'), "
+                         f"got {describe(heads)}.")
     heads = tuple(heads)
     if not heads or len(set(heads)) != len(heads):
         raise ValueError(f"heads must be distinct names, got {heads!r}.")
     for head in heads:
-        if head != "cnn" and head not in ROUTINGS:
+        if not isinstance(head, str) or (head != "cnn" and head not in ROUTINGS):
             raise ValueError(f"each head must be 'cnn' or one of {ROUTINGS}, got {head!r}.")
     inputs = keras.Input((None, None, 1))
     features = cnn_trunk(widths)(inputs)
@@ -449,10 +517,11 @@ def make_pair_testset(x, y, rng):
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
-    x = np.asarray(x)
-    y = np.asarray(y)
+    x = as_array(x, "x")
+    y = as_array(y, "y")
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}.")
+        raise TypeError(f"rng must be a numpy.random.Generator, got {describe(rng)}.")
+    check_dtype(y, "y", "int")
     if x.ndim == 4 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim != 3:
@@ -484,12 +553,16 @@ def pair_accuracy(scores, pairs, thr=0.5):
 
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
-    scores = np.asarray(scores)
-    pairs = np.asarray(pairs)
-    if scores.ndim != 2 or scores.shape[1] < 2:
-        raise ValueError(f"scores must have shape (M, C) with C >= 2, got {scores.shape}.")
+    scores = as_array(scores, "scores")
+    pairs = as_array(pairs, "pairs")
+    thr = check_real(thr, "thr")
+    if scores.ndim != 2 or scores.shape[1] < 2 or scores.shape[0] == 0:
+        raise ValueError(f"scores must have shape (M, C) with M >= 1 and C >= 2, got shape "
+                         f"{scores.shape}.")
+    check_finite(scores, "scores")
     if pairs.shape != (scores.shape[0], 2):
-        raise ValueError(f"pairs must have shape ({scores.shape[0]}, 2), got {pairs.shape}.")
+        raise ValueError(f"pairs must have shape ({scores.shape[0]}, 2), got shape {pairs.shape}.")
+    check_int_range(pairs, "pairs", 0, scores.shape[1])
     top2 = np.sort(np.argsort(-scores, axis=1, kind="stable")[:, :2], axis=1)
     hit = np.all(top2 == np.sort(pairs, axis=1), axis=1)
     top_scores = np.take_along_axis(scores, top2, axis=1)
@@ -509,6 +582,8 @@ def smooth_max(x, K=1.0, axis=-1):
     Used in: book/capsules/kmeans-to-capsule.md
     """
     K = check_positive(K, "K")
+    x = _float_tensor(x, "x")
+    axis = _check_axis(axis, x)
     return ops.logsumexp(K * x, axis=axis) / K
 
 
@@ -521,12 +596,33 @@ def _distance(U, V, metric):
     raise ValueError(f"metric must be 'euclid' or 'normalized_dot', got {metric!r}.")
 
 
-def _check_points(U, V):
-    if len(U.shape) != 2 or len(V.shape) != 2 or U.shape[1] != V.shape[1]:
+def _check_points(U, V, v_name="V", numpy=False):
+    """``U`` ``(n, d)`` and ``V`` ``(k, d)`` as float tensors (NumPy float64 arrays with
+    ``numpy``), checked: same ``d``, no empty axis, finite values where they are known."""
+    if numpy:
+        U, V = as_array(U, "U", "float64"), as_array(V, v_name, "float64")
+    else:
+        U, V = as_tensor(U, "U"), as_tensor(V, v_name)
+        if dtype_kind(U) != "f":
+            U = ops.cast(U, keras.backend.floatx())
+        if dtype_kind(V) != "f":
+            V = ops.cast(V, U.dtype)
+    check_shape(U, "U", ("n", "d"))
+    if len(V.shape) != 2 or (None not in (U.shape[1], V.shape[1]) and U.shape[1] != V.shape[1]):
         raise ValueError(
-            f"U must be (n, d) points and V (k, d) centres of the same d, got U {tuple(U.shape)} "
-            f"and V {tuple(V.shape)}."
+            f"{v_name} must have shape (k, d={U.shape[1]}), the same d as U of shape "
+            f"{tuple(U.shape)}; got shape {tuple(V.shape)}."
         )
+    if 0 in tuple(U.shape) or 0 in tuple(V.shape):
+        raise ValueError(f"U and {v_name} must not be empty, got shapes {tuple(U.shape)} and "
+                         f"{tuple(V.shape)}.")
+    check_finite(U, "U")
+    check_finite(V, v_name)
+    return U, V
+
+
+def _check_metric(metric):
+    return check_choice(metric, "metric", ("euclid", "normalized_dot"))
 
 
 def smoothed_kmeans_loss(U, V, K=1.0, metric="euclid"):
@@ -544,9 +640,9 @@ def smoothed_kmeans_loss(U, V, K=1.0, metric="euclid"):
 
     Used in: book/capsules/kmeans-to-capsule.md
     """
-    _check_points(U, V)
+    U, V = _check_points(U, V)
     K = check_positive(K, "K")
-    d = _distance(U, V, metric)
+    d = _distance(U, V, _check_metric(metric))
     return -ops.sum(ops.logsumexp(-K * d, axis=1)) / K
 
 
@@ -555,9 +651,9 @@ def soft_assign(U, V, K=1.0, metric="euclid"):
 
     Used in: book/capsules/kmeans-to-capsule.md
     """
-    _check_points(U, V)
+    U, V = _check_points(U, V)
     K = check_positive(K, "K")
-    return ops.softmax(-K * _distance(U, V, metric), axis=1)
+    return ops.softmax(-K * _distance(U, V, _check_metric(metric)), axis=1)
 
 
 def soft_kmeans(U, V0, K=1.0, iters=100, metric="euclid"):
@@ -577,8 +673,10 @@ def soft_kmeans(U, V0, K=1.0, iters=100, metric="euclid"):
 
     Used in: book/capsules/kmeans-to-capsule.md
     """
-    _check_points(U, V0)
+    U, V0 = _check_points(U, V0, "V0")
     iters = check_int(iters, "iters")
+    K = check_positive(K, "K")
+    metric = _check_metric(metric)
     V = V0
     for _ in range(iters):
         c = soft_assign(U, V, K, metric)
@@ -594,9 +692,8 @@ def lloyd_kmeans(U, V0, iters=100):
 
     Used in: book/capsules/kmeans-to-capsule.md
     """
-    U = np.asarray(U, dtype="float64")
-    V = np.array(V0, dtype="float64")
-    _check_points(U, V)
+    U, V = _check_points(U, V0, "V0", numpy=True)
+    V = V.copy()
     for _ in range(check_int(iters, "iters")):
         labels = np.argmin(((U[:, None, :] - V[None]) ** 2).sum(-1), axis=1)
         for j in range(len(V)):

@@ -27,10 +27,13 @@ import json
 import os
 import shutil
 import tarfile
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from kexue._checks import check_bool, check_int, check_real, describe
 
 KERAS_DATASETS_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 
@@ -74,6 +77,18 @@ class DataFile:
     note: str = ""
     archive: str | None = None
     member: str | None = None
+
+    def __post_init__(self):
+        for key in ("name", "url"):
+            if not isinstance(getattr(self, key), str) or not getattr(self, key):
+                raise TypeError(f"{key} must be a non-empty string, got "
+                                f"{describe(getattr(self, key))}.")
+        for key in ("sha256", "mirror_sha256"):
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, str) and len(value) == 64
+                                          and all(c in "0123456789abcdef" for c in value)):
+                raise ValueError(f"{key} must be 64 lower-case hex digits or None, got "
+                                 f"{describe(value)}.")
 
     def accepted(self) -> dict[str, str]:
         """Accepted sha256 values, keyed by what they identify."""
@@ -189,7 +204,10 @@ def mirror_dir() -> Path | None:
 
 
 def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in chunks."""
+    """Hex sha256 of a file, read in chunks of ``chunk`` bytes (a positive integer)."""
+    chunk = check_int(chunk, "chunk", what="a positive number of bytes")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {describe(path)}.")
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(chunk), b""):
@@ -198,11 +216,14 @@ def sha256sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
 
 
 def _entry(name: str) -> DataFile:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a registered file name (a string), got {describe(name)}.")
     try:
         return REGISTRY[name]
     except KeyError:
         raise KeyError(
-            f"{name!r} is not a registered data file; registered: {', '.join(sorted(REGISTRY))}."
+            f"name {name!r} is not a registered data file; registered: "
+            f"{', '.join(sorted(REGISTRY))}."
         ) from None
 
 
@@ -220,13 +241,35 @@ def _verify(path: Path, entry: DataFile) -> None:
         )
 
 
-def _how_to_get(entry: DataFile, cached: Path) -> str:
+def _how_to_get(entry: DataFile, cached: Path, mirror_note: str = "") -> str:
     mirror = entry.mirror_name or entry.name
     return (
         f"Data file {entry.name!r} is not available offline and could not be downloaded. "
         f"Download {entry.url} (sha256 {entry.sha256}) to {cached}, or set "
-        f"KEXUE_DATA_MIRROR to a folder that holds {mirror!r}."
+        f"KEXUE_DATA_MIRROR to a folder that holds {mirror!r}.{mirror_note}"
     )
+
+
+def _checked_mirror() -> tuple[Path | None, str]:
+    """The mirror folder (``None`` if unset or missing) and a note for error messages
+    when ``KEXUE_DATA_MIRROR`` names a folder that does not exist (also warned once)."""
+    mirror = mirror_dir()
+    if mirror is None or mirror.is_dir():
+        return mirror, ""
+    note = (f" KEXUE_DATA_MIRROR is set to {str(mirror)!r}, which is not an existing folder, "
+            "so no mirror was searched.")
+    if mirror not in _WARNED_MIRRORS:
+        _WARNED_MIRRORS.add(mirror)
+        warnings.warn(note.strip(), stacklevel=3)
+    return None, note
+
+
+_WARNED_MIRRORS: set[Path] = set()
+
+
+def _with_note(err: Exception, note: str) -> Exception:
+    """``err`` again (same type), its message preceded by ``note``."""
+    return type(err)(f"{note} {err}")
 
 
 def fetch(name: str, download: bool = True) -> Path:
@@ -241,19 +284,39 @@ def fetch(name: str, download: bool = True) -> Path:
         KeyError: ``name`` is not registered.
         DataIntegrityError: the cached, mirrored or downloaded file has the wrong sha256
             (the message names the file and both hashes). A corrupt cached file is
-            deleted, then fetched again; a corrupt mirror file is left alone and
-            reported.
+            deleted (with a warning, and a note in any later error), then fetched again;
+            a corrupt mirror file is left alone and reported.
         DataNotFoundError: the file is nowhere and could not be downloaded.
+
+    A member of an archive without a published sha256 (the icwb2 training sets) is never
+    taken from the cache or the mirror as a loose file: every call extracts it again from
+    the archive, itself fetched and verified by its sha256 in the same call.
     """
     entry = _entry(name)
+    download = check_bool(download, "download")
     cached = data_dir() / entry.name
-    if cached.exists() and entry.accepted():
-        try:
-            _verify(cached, entry)
+    if not entry.accepted():
+        return _extract_unhashed_member(entry, cached, download)
+    removed = ""
+    if cached.exists():
+        got = sha256sum(cached)
+        if got in entry.accepted().values():
             return cached
-        except DataIntegrityError:
-            cached.unlink()
-    mirror = mirror_dir()
+        cached.unlink()
+        removed = (f"A corrupt copy of {entry.name!r} was found in the cache at {cached} "
+                   f"(sha256 {got}) and removed.")
+        warnings.warn(f"{removed} Fetching it again.", stacklevel=2)
+    try:
+        return _fetch_uncached(entry, cached, download)
+    except (DataIntegrityError, DataNotFoundError) as err:
+        if removed:
+            raise _with_note(err, removed) from err
+        raise
+
+
+def _fetch_uncached(entry: DataFile, cached: Path, download: bool) -> Path:
+    """:func:`fetch` of a file with a published hash that is not (validly) cached."""
+    mirror, mirror_note = _checked_mirror()
     if mirror is not None:
         for rel in filter(None, (entry.mirror_name, entry.name)):
             candidate = mirror / rel
@@ -261,9 +324,14 @@ def fetch(name: str, download: bool = True) -> Path:
                 _verify(candidate, entry)
                 return candidate
     if entry.archive is not None:
-        return _extract_member(entry, cached, download)
+        try:
+            return _extract_member(entry, cached, download)
+        except (DataIntegrityError, DataNotFoundError) as err:
+            note = (f"{entry.name!r} (member {entry.member!r} of {entry.archive!r}) is neither "
+                    f"cached nor mirrored, so it was to be extracted from the archive.{mirror_note}")
+            raise _with_note(err, note) from err
     if not download:
-        raise DataNotFoundError(_how_to_get(entry, cached))
+        raise DataNotFoundError(_how_to_get(entry, cached, mirror_note))
     import keras
 
     cached.parent.mkdir(parents=True, exist_ok=True)
@@ -278,8 +346,25 @@ def fetch(name: str, download: bool = True) -> Path:
     except ValueError as err:  # get_file's wording for a hash mismatch
         raise DataIntegrityError(f"{entry.url}: {err}") from err
     except Exception as err:
-        raise DataNotFoundError(f"{_how_to_get(entry, cached)} ({err})") from err
+        raise DataNotFoundError(f"{_how_to_get(entry, cached, mirror_note)} ({err})") from err
     return Path(path)
+
+
+def _extract_unhashed_member(entry: DataFile, cached: Path, download: bool) -> Path:
+    """A member without a published sha256: extracted again from its verified archive."""
+    if entry.archive is None:  # pragma: no cover - the registry never holds such a file
+        raise DataIntegrityError(
+            f"{entry.name!r} has neither a published sha256 nor an archive to verify it "
+            "through; it is never used.")
+    try:
+        return _extract_member(entry, cached, download)
+    except (DataIntegrityError, DataNotFoundError) as err:
+        note = (f"{entry.name!r} (member {entry.member!r} of {entry.archive!r}) has no published "
+                f"sha256, so it is only ever read from the verified archive")
+        mirror = mirror_dir()
+        if mirror is not None and (mirror / entry.name).exists():
+            note += f" (the loose copy at {mirror / entry.name} is not used)"
+        raise _with_note(err, note + ":") from err
 
 
 def _extract_member(entry: DataFile, cached: Path, download: bool) -> Path:
@@ -295,7 +380,7 @@ def _extract_member(entry: DataFile, cached: Path, download: bool) -> Path:
                 f"{archive} has no member {entry.member!r}; it is not the registered archive."
             ) from None
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_name(cached.name + ".part")
+        tmp = cached.with_name(f"{cached.name}.part{os.getpid()}")  # parallel workers
         with zf.open(info) as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst)
     try:
@@ -316,16 +401,18 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     The header's magic number gives the number of dimensions; the array has the
     shape the header states, e.g. ``(60000, 28, 28)`` for images, ``(60000,)`` for labels.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {describe(path)}.")
     with gzip.open(path, "rb") as fh:
         raw = fh.read()
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
-        raise ValueError(f"{path} is not an unsigned-byte IDX file (header {raw[:4]!r}).")
+        raise ValueError(f"path {path} is not an unsigned-byte IDX file (header {raw[:4]!r}).")
     ndim = raw[3]
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
     data = np.frombuffer(raw, dtype=np.uint8, offset=offset)
     if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims}, file holds {data.size} values.")
+        raise ValueError(f"path {path}: header says {dims}, file holds {data.size} values.")
     return data.reshape(dims)
 
 
@@ -389,6 +476,8 @@ def tokenize(text: str) -> list[str]:
     on whitespace. Apostrophes and non-ASCII letters stay inside words; ``<br />``
     becomes the word ``br``, as in Keras's IMDB word index.
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {describe(text)}.")
     return text.lower().translate(_TRANSLATE).split()
 
 
@@ -466,10 +555,17 @@ def load_imdb(num_words: int | None = None, maxlen: int | None = None, skip_top:
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    if num_words is not None and (not isinstance(num_words, int) or num_words <= index_from):
-        raise ValueError(f"num_words must be an int > index_from={index_from}, got {num_words!r}.")
-    if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 1):
-        raise ValueError(f"maxlen must be a positive int, got {maxlen!r}.")
+    index_from = check_int(index_from, "index_from", 0)
+    oov_char = check_int(oov_char, "oov_char", 0)
+    skip_top = check_int(skip_top, "skip_top", 0)
+    seed = check_int(seed, "seed", 0)
+    if start_char is not None:
+        start_char = check_int(start_char, "start_char", 0)
+    if num_words is not None:
+        num_words = check_int(num_words, "num_words", index_from + 1,
+                              f"an integer > index_from={index_from}")
+    if maxlen is not None:
+        maxlen = check_int(maxlen, "maxlen", 1, "a positive integer")
     word_index = imdb_word_index()
     raw = _read_acl_imdb(fetch("imdb/aclImdb_v1.tar.gz"))
     rng = np.random.RandomState(seed)
@@ -525,10 +621,10 @@ def load_icwb2(corpus: str = "pku", split: str = "gold"):
 
     Used in: book/sequence/crf.md, book/sequence/memm.md
     """
-    if corpus not in ICWB2_CORPORA:
-        raise ValueError(f"corpus must be one of {ICWB2_CORPORA}, got {corpus!r}.")
-    if split not in _ICWB2_SPLITS:
-        raise ValueError(f"split must be one of {tuple(_ICWB2_SPLITS)}, got {split!r}.")
+    if not isinstance(corpus, str) or corpus not in ICWB2_CORPORA:
+        raise ValueError(f"corpus must be one of {ICWB2_CORPORA}, got {describe(corpus)}.")
+    if not isinstance(split, str) or split not in _ICWB2_SPLITS:
+        raise ValueError(f"split must be one of {tuple(_ICWB2_SPLITS)}, got {describe(split)}.")
     name = _ICWB2_SPLITS[split].format(c=corpus)
     if (corpus, split) == ("as", "gold"):
         name = "icwb2/gold/as_testing_gold.utf8"  # the archive's own spelling
@@ -554,10 +650,13 @@ def load_cws(corpus: str = "pku", official: bool = False, test_fraction: float =
     Returns:
         ``(train, test, train_words)``: two lists of sentences (lists of words) and a set.
     """
-    if official:
+    if not isinstance(corpus, str) or corpus not in ICWB2_CORPORA:
+        raise ValueError(f"corpus must be one of {ICWB2_CORPORA}, got {describe(corpus)}.")
+    if check_bool(official, "official"):
         return load_icwb2(corpus, "train"), load_icwb2(corpus, "gold"), load_icwb2(corpus, "words")
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}.")
+    test_fraction = check_real(test_fraction, "test_fraction", 0.0, 1.0, low_open=True,
+                               high_open=True)
+    seed = check_int(seed, "seed", 0)
     sentences = load_icwb2(corpus, "gold")
     order = np.random.default_rng(seed).permutation(len(sentences))
     n_test = int(round(test_fraction * len(sentences)))

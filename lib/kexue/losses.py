@@ -13,16 +13,23 @@ from __future__ import annotations
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
-from kexue._checks import check_int
+from kexue._checks import (
+    as_tensor,
+    check_bool,
+    check_dtype,
+    check_int,
+    check_int_range,
+    check_real,
+    check_shape,
+    concrete,
+)
 
 
 def _check_epsilon(epsilon):
-    if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not (
-            0.0 <= epsilon < 1.0):
-        raise ValueError(f"epsilon must be a number in [0, 1), got {epsilon!r}.")
-    return float(epsilon)
+    return check_real(epsilon, "epsilon", 0.0, 1.0, high_open=True)
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -39,13 +46,18 @@ def smoothed_crossentropy(y_true, logits, epsilon=0.1):
     Used in: book/keras/custom-losses.md
     """
     epsilon = _check_epsilon(epsilon)
-    logits = ops.convert_to_tensor(logits)
-    y_true = ops.cast(ops.convert_to_tensor(y_true), logits.dtype)
-    if len(logits.shape) < 2 or tuple(y_true.shape) != tuple(logits.shape):
-        raise ValueError(
-            f"y_true and logits must both have shape (batch, n); got y_true {tuple(y_true.shape)} "
-            f"and logits {tuple(logits.shape)}."
-        )
+    logits = as_tensor(logits, "logits")
+    check_dtype(logits, "logits", "float")
+    y_true = as_tensor(y_true, "y_true")
+    check_dtype(y_true, "y_true", ("number", "bool"))
+    dims = {}
+    check_shape(logits, "logits", ("batch", "n"), dims)
+    check_shape(y_true, "y_true", ("batch", "n"), dims)
+    y = concrete(y_true)
+    if y is not None and y.size and not (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()):
+        raise ValueError(f"y_true must hold one-hot rows or probabilities in [0, 1], got values "
+                         f"from {y.min()!r} to {y.max()!r} (shape {y.shape}).")
+    y_true = ops.cast(y_true, logits.dtype)
     n = logits.shape[-1]
     log_p = ops.log_softmax(logits, axis=-1)
     q = (1.0 - epsilon) * y_true + epsilon / n
@@ -65,18 +77,23 @@ class SmoothedCrossentropy(keras.losses.Loss):
     def __init__(self, epsilon=0.1, sparse=False, name="smoothed_crossentropy", **kwargs):
         super().__init__(name=name, **kwargs)
         self.epsilon = _check_epsilon(epsilon)
-        self.sparse = bool(sparse)
+        self.sparse = check_bool(sparse, "sparse")
 
     def call(self, y_true, y_pred):
         if self.sparse:
-            y_true = ops.convert_to_tensor(y_true)
+            y_pred = as_tensor(y_pred, "y_pred")
+            check_shape(y_pred, "y_pred", ("batch", "n"))
+            y_true = as_tensor(y_true, "y_true")
+            check_dtype(y_true, "y_true", "number")
             if len(y_true.shape) == 2 and y_true.shape[-1] == 1:
                 y_true = ops.squeeze(y_true, -1)
             if len(y_true.shape) != 1:
                 raise ValueError(
-                    f"sparse labels must have shape (batch,) or (batch, 1), got "
+                    f"y_true (sparse labels) must have shape (batch,) or (batch, 1), got shape "
                     f"{tuple(y_true.shape)}."
                 )
+            if y_pred.shape[-1] is not None:
+                check_int_range(y_true, "y_true (sparse labels)", 0, int(y_pred.shape[-1]))
             y_true = ops.one_hot(ops.cast(y_true, "int32"), y_pred.shape[-1])
         return smoothed_crossentropy(y_true, y_pred, self.epsilon)
 
@@ -130,4 +147,7 @@ def output_as_loss(y_true, y_pred):
 
     Used in: book/keras/custom-losses.md
     """
-    return ops.mean(ops.convert_to_tensor(y_pred), axis=-1)
+    y_pred = as_tensor(y_pred, "y_pred")
+    check_dtype(y_pred, "y_pred", "number")
+    check_shape(y_pred, "y_pred", ("batch", "k"))
+    return ops.mean(y_pred, axis=-1)

@@ -16,17 +16,18 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue._checks import check_int
+from kexue._checks import as_array, check_bool, check_finite, check_int, check_real, describe
 
 # -- the mathematics ---------------------------------------------------------------------
 
 
 def _nonnegative_matrix(C, name="C"):
-    C = np.asarray(C, dtype="float64")
+    C = as_array(C, name, "float64")
     if C.ndim != 2:
         raise ValueError(f"{name} must be a 2-D matrix, got shape {C.shape}.")
     if C.size == 0 or not np.all(np.isfinite(C)) or np.any(C < 0):
-        raise ValueError(f"{name} must be a non-empty, finite, non-negative matrix.")
+        got = "an empty matrix" if C.size == 0 else f"values from {np.min(C)!r} to {np.max(C)!r}"
+        raise ValueError(f"{name} must be a non-empty, finite, non-negative matrix, got {got}.")
     return C
 
 
@@ -46,15 +47,17 @@ def idiv(C, a, b):
     Used in: book/keras/adafactor.md
     """
     C = _nonnegative_matrix(C)
-    a = np.asarray(a, dtype="float64")
-    b = np.asarray(b, dtype="float64")
+    a = as_array(a, "a", "float64")
+    b = as_array(b, "b", "float64")
     if a.shape != (C.shape[0],) or b.shape != (C.shape[1],):
         raise ValueError(
             f"a and b must have shapes ({C.shape[0]},) and ({C.shape[1]},) for C of shape "
             f"{C.shape}, got {a.shape} and {b.shape}."
         )
-    if np.any(a <= 0) or np.any(b <= 0):
-        raise ValueError("a and b must be positive.")
+    for name, v in (("a", a), ("b", b)):
+        check_finite(v, name)
+        if np.any(v <= 0):
+            raise ValueError(f"{name} must be positive, got a minimum of {v.min()!r}.")
     Q = np.outer(a, b)
     with np.errstate(divide="ignore", invalid="ignore"):
         plogpq = np.where(C > 0, C * np.log(C / Q), 0.0)
@@ -79,7 +82,7 @@ def rank1_idiv(C):
     C = _nonnegative_matrix(C)
     total = C.sum()
     if total <= 0:
-        raise ValueError("C must have a positive total.")
+        raise ValueError(f"C must have a positive total, got {total!r}.")
     return C.sum(axis=1), C.sum(axis=0) / total
 
 
@@ -97,11 +100,12 @@ def ema_weights(betas):
 
     Used in: book/keras/adafactor.md
     """
-    betas = np.asarray(betas, dtype="float64")
+    betas = as_array(betas, "betas", "float64")
     if betas.ndim != 1 or betas.size == 0:
         raise ValueError(f"betas must be a non-empty 1-D sequence, got shape {betas.shape}.")
-    if np.any(betas < 0) or np.any(betas > 1):
-        raise ValueError("every beta must lie in [0, 1].")
+    if not np.all((betas >= 0) & (betas <= 1)):
+        bad = betas[~((betas >= 0) & (betas <= 1))][0]
+        raise ValueError(f"betas must each lie in [0, 1], got {bad!r}.")
     # prod_{j>k} beta_j, as a reversed cumulative product
     tail = np.concatenate([np.cumprod(betas[::-1])[::-1][1:], [1.0]])
     return (1.0 - betas) * tail
@@ -122,7 +126,7 @@ def slot_floats(optimizer):
     Used in: book/keras/adafactor.md
     """
     if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise TypeError(f"optimizer must be a Keras optimizer, got {type(optimizer).__name__}.")
+        raise TypeError(f"optimizer must be a Keras optimizer, got {describe(optimizer)}.")
     if not optimizer.built:
         raise ValueError("optimizer is not built yet; call optimizer.build(variables) first.")
     skip = {id(optimizer.iterations)}
@@ -136,17 +140,8 @@ def slot_floats(optimizer):
 
 
 def _check_float(name, value, low, high, low_open=False, high_open=False, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}.")
-    value = float(value)
-    bad_low = value <= low if low_open else value < low
-    bad_high = value >= high if high_open else value > high
-    if not np.isfinite(value) or bad_low or bad_high:
-        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
-        raise ValueError(f"{name} must lie in {interval}, got {value!r}.")
-    return value
+    return check_real(value, name, low, None if high == np.inf else high, low_open=low_open,
+                      high_open=high_open, allow_none=allow_none)
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -217,12 +212,9 @@ class AdaFactor(keras.optimizers.Optimizer):
         self.clip_threshold = _check_float("clip_threshold", clip_threshold, 0.0, np.inf,
                                            low_open=True, high_open=True, allow_none=True)
         self.beta1 = _check_float("beta1", beta1, 0.0, 1.0, high_open=True, allow_none=True)
-        for flag_name, flag in (("relative_step", relative_step),
-                                ("multiply_by_parameter_scale", multiply_by_parameter_scale)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{flag_name} must be True or False, got {flag!r}.")
-        self.relative_step = relative_step
-        self.multiply_by_parameter_scale = multiply_by_parameter_scale
+        self.relative_step = check_bool(relative_step, "relative_step")
+        self.multiply_by_parameter_scale = check_bool(multiply_by_parameter_scale,
+                                                      "multiply_by_parameter_scale")
         self.min_dim_size_to_factor = check_int(min_dim_size_to_factor,
                                                 "min_dim_size_to_factor", minimum=0)
 

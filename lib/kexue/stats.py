@@ -26,14 +26,14 @@ import numbers
 
 import numpy as np
 from scipy import integrate, special
-from scipy import stats as _sps
 
-from kexue._checks import check_int
+from kexue._checks import ArgumentTypeError, as_array, check_int, describe
 
 __all__ = [
     "DISTRIBUTIONS",
     "angle_cdf",
     "angle_pdf",
+    "angle_sf",
     "angle_variance",
     "angle_variance_quad",
     "cos_pdf",
@@ -61,10 +61,18 @@ def _log_norm_const(n: int) -> float:
 
 
 def _as_float_array(x, name: str) -> np.ndarray:
+    """``x`` as float64; ``None``, strings, booleans and NaN are refused (they would give a
+    silent 0 or NaN density)."""
     try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be real numbers, got {x!r}.") from err
+        arr = as_array(x, name)
+    except ArgumentTypeError as err:
+        raise ArgumentTypeError(f"{name} must be real numbers, got {describe(x)}.") from err
+    if arr.dtype.kind == "b":
+        raise ArgumentTypeError(f"{name} must be real numbers, got booleans ({describe(x)}).")
+    arr = arr.astype(np.float64)
+    if np.isnan(arr).any():
+        raise ValueError(f"{name} must be real numbers, got NaN ({int(np.isnan(arr).sum())} of "
+                         f"{arr.size} values).")
     return arr
 
 
@@ -102,16 +110,39 @@ def angle_pdf(theta, n):
     return _out(np.where(inside, np.exp(log_p), 0.0))
 
 
+def _angle_tails(theta, n):
+    """P(θ ≤ t) and P(θ > t), each from the Beta tail in which it is small.
+
+    With a = (n-1)/2, P(θ ≤ t) = I(sin²(t/2); a, a) and, by the symmetry of Beta(a, a),
+    P(θ > t) = I(cos²(t/2); a, a), with I the regularised incomplete beta function. Each is
+    computed directly where it is the smaller of the two (t ≤ π/2 for the first) and as one
+    minus the other elsewhere, so both keep full relative precision in their own tail: near
+    t = π, sin²(t/2) would round to 1 and lose the 1e-9 that separates P(θ ≤ t) from 1.
+    """
+    n = _check_n(n)
+    theta = np.clip(_as_float_array(theta, "theta"), 0.0, math.pi)
+    a = (n - 1) / 2
+    half = 0.5 * theta
+    lower = special.betainc(a, a, np.sin(half) ** 2)
+    upper = special.betainc(a, a, np.cos(half) ** 2)
+    left = theta <= 0.5 * math.pi
+    cdf = np.where(left, lower, 1.0 - upper)
+    sf = np.where(left, 1.0 - lower, upper)
+    return cdf.astype(np.float64), sf.astype(np.float64)
+
+
 def angle_cdf(theta, n):
     r"""Distribution function P(θ ≤ t) of the angle between two random vectors.
 
     With η = cos θ, (1+η)/2 ~ Beta(a, a),
     a = (n-1)/2, and θ ≤ t ⇔ (1+η)/2 ≥ cos²(t/2), so
 
-        P(θ ≤ t) = Beta(a, a).sf(cos²(t/2)) = Beta(a, a).cdf(sin²(t/2)),
+        P(θ ≤ t) = Beta(a, a).sf(cos²(t/2)) = Beta(a, a).cdf(sin²(t/2)).
 
-    the second form (used here, by the symmetry of Beta(a, a)) keeping full relative
-    precision for small angles. ``t`` is clipped to [0, π] (0 below, 1 above).
+    The second form keeps full relative precision for small angles; above π/2 the value
+    is one minus the upper tail :func:`angle_sf`, computed from cos²(t/2), so that
+    ``angle_cdf(pi - 1e-8, 2)`` is 0.9999999968..., not 1.0. ``t`` is clipped to [0, π]
+    (0 below, 1 above).
 
     Args:
         theta: angle(s) ``t`` in radians, any shape.
@@ -122,10 +153,19 @@ def angle_cdf(theta, n):
 
     Used in: book/geometry/angle-distribution.md
     """
-    n = _check_n(n)
-    theta = np.clip(_as_float_array(theta, "theta"), 0.0, math.pi)
-    a = (n - 1) / 2
-    return _out(np.asarray(_sps.beta(a, a).cdf(np.sin(0.5 * theta) ** 2), dtype=np.float64))
+    return _out(_angle_tails(theta, n)[0])
+
+
+def angle_sf(theta, n):
+    r"""Upper tail P(θ > t) = 1 - angle_cdf, with full relative precision near π.
+
+    P(θ > t) = Beta(a, a).cdf(cos²(t/2)), a = (n-1)/2, computed directly for t ≥ π/2 (where
+    it is small) and as one minus the lower tail below. Same arguments and returns as
+    :func:`angle_cdf`.
+
+    Used in: book/geometry/angle-distribution.md (tests of the tails)
+    """
+    return _out(_angle_tails(theta, n)[1])
 
 
 def cos_pdf(eta, n):
@@ -214,6 +254,20 @@ def angle_variance_quad(n):
 # --------------------------------------------------------------------------- sampling
 
 
+def _require_float64(keras, what: str) -> None:
+    """Raise when the Keras backend would silently compute ``what`` in float32 instead of
+    float64: JAX does unless its 64-bit mode is on."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            raise RuntimeError(
+                f"{what} computes in float64, which the JAX backend does only in 64-bit mode "
+                "(otherwise it silently uses float32): set JAX_ENABLE_X64=1 before importing "
+                "jax, or call jax.config.update('jax_enable_x64', True)."
+            )
+
+
 def _draw(keras, shape, dist: str, generator):
     if dist == "gaussian":
         return keras.random.normal(shape, dtype="float64", seed=generator)
@@ -265,6 +319,7 @@ def sample_cosines(n, num, seed=0, dist="gaussian", chunk=None):
         seed = check_int(seed, "seed", 0, "a non-negative integer or a keras SeedGenerator")
         generator = keras.random.SeedGenerator(seed)
 
+    _require_float64(keras, "sample_cosines")
     ops = keras.ops
     parts = []
     done = 0
@@ -285,8 +340,9 @@ def sample_angles(n, num, seed=0, dist="gaussian", chunk=None):
     """Angles (radians, in [0, pi]) between ``num`` independent pairs of random vectors in R^n.
 
     The arccosine of :func:`sample_cosines` (same arguments, same random numbers), taken
-    with ``keras.ops.arccos`` in float64 after clipping the cosine to [-1, 1], so that a
-    cosine that rounds to 1.0000000000000002 cannot give NaN.
+    with NumPy in float64 after clipping the cosine to [-1, 1], so that a cosine that
+    rounds to 1.0000000000000002 cannot give NaN. (``keras.ops.arccos`` would return
+    float32 on the JAX backend.)
 
     Args:
         n: the dimension, an integer >= 2.
@@ -300,13 +356,8 @@ def sample_angles(n, num, seed=0, dist="gaussian", chunk=None):
 
     Used in: book/geometry/angle-distribution.md
     """
-    import keras
-
     cos = sample_cosines(n, num, seed=seed, dist=dist, chunk=chunk)
-    if cos.size == 0:
-        return cos
-    angles = keras.ops.arccos(keras.ops.convert_to_tensor(cos, dtype="float64"))
-    return keras.ops.convert_to_numpy(angles).astype(np.float64, copy=False)
+    return np.arccos(np.clip(cos, -1.0, 1.0)).astype(np.float64, copy=False)
 
 
 # --------------------------------------------------------------------------- Laplace
@@ -336,7 +387,11 @@ def laplace_curvature(n, at=0.5 * math.pi):
     n = _check_n(n)
     if isinstance(at, bool) or not isinstance(at, numbers.Real) or not 0.0 < at < math.pi:
         raise ValueError(f"at must be an angle strictly between 0 and pi, got {at!r}.")
-    import tensorflow as tf
+    try:
+        import tensorflow as tf
+    except ImportError as err:  # pragma: no cover - TensorFlow is in requirements.txt
+        raise ImportError("laplace_curvature needs TensorFlow installed (it differentiates with "
+                          "tf.GradientTape, whatever the Keras backend).") from err
 
     theta = tf.constant(float(at), dtype=tf.float64)
     with tf.GradientTape() as outer:

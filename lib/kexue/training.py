@@ -19,7 +19,19 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kexue._checks import check_int
+from kexue._checks import (
+    _is_int,
+    as_array,
+    check_bool,
+    check_callable,
+    check_choice,
+    check_finite,
+    check_instance,
+    check_int,
+    check_positive,
+    check_real,
+    describe,
+)
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -36,7 +48,25 @@ class GradientAccumulator(keras.optimizers.Optimizer):
     ``gradient_accumulation_steps`` evaluates a schedule at the micro-step count).
 
     The branch is a ``keras.ops.cond``, which runs one branch only, so the update
-    costs nothing on the other ``steps - 1`` calls.
+    costs nothing on the other ``steps - 1`` calls. On the JAX backend no variable may be
+    assigned inside a traced branch, so there the update is computed on every call and kept
+    only on the ``steps``-th (as Keras's own JAX optimizer does for its
+    ``gradient_accumulation_steps``): same result, more work per micro-step.
+
+    What it equals: the wrapped optimizer applied to the *dense* mean gradient of the big
+    batch, the update the derivation describes. The accumulators are dense variables, so a
+    sparse gradient (the ``tf.IndexedSlices`` of an ``Embedding`` on TensorFlow) is summed
+    into them densely and the wrapped optimizer always receives a dense tensor, with
+    ``steps=1`` too; Keras's built-in ``gradient_accumulation_steps`` does the same. Plain
+    ``model.fit`` at the big batch is not always that update on TensorFlow: Keras's Adam
+    applies an ``IndexedSlices`` with repeated row indices slice by slice, adding the sum of
+    the squared slices to its second moment where the dense gradient adds the square of their
+    sum (so do AdamW, Nadam, RMSprop, Adagrad and Adafactor; SGD, Adamax and Lion do not
+    differ). With an ``Embedding`` and Adam the accumulated run therefore differs from Keras's
+    big batch (tests/test_training.py: 4 micro-batches of 5 against one batch of 20,
+    ``Adam(1e-2)``, two updates, float64: 1.5e-2 in the weights) while it equals the dense big
+    batch to rounding; with SGD, or on JAX, whose gradients are dense, the two big batches
+    coincide.
 
     Args:
         optimizer: any Keras 3 optimizer instance (or its serialized config), without
@@ -152,16 +182,27 @@ class GradientAccumulator(keras.optimizers.Optimizer):
             is_update = ops.equal((self._iterations + 1) % self.steps, 0)
 
             def update():
-                mean = [ops.divide(acc, ops.cast(self.steps, acc.dtype)) for acc in accumulators]
+                mean = [ops.divide(acc.value, ops.cast(self.steps, acc.dtype))
+                        for acc in accumulators]
                 self.optimizer.apply(mean, trainable_variables)
                 for acc in accumulators:
-                    acc.assign(ops.zeros_like(acc))
+                    acc.assign(ops.zeros(acc.shape, acc.dtype))
 
             if self.steps == 1:
                 update()
+            elif keras.backend.backend() == "jax":
+                self._update_without_branch(is_update, update, trainable_variables, accumulators)
             else:
                 ops.cond(is_update, update, lambda: None)
             self._iterations.assign_add(1)
+
+    def _update_without_branch(self, is_update, update, trainable_variables, accumulators):
+        """Run ``update`` always, then keep its results only where ``is_update`` (JAX)."""
+        state = list(trainable_variables) + list(self.optimizer.variables) + accumulators
+        before = [v.value for v in state]
+        update()
+        for variable, old in zip(state, before):
+            variable.assign(ops.where(is_update, variable.value, old))
 
     def update_step(self, gradient, variable, learning_rate):  # pragma: no cover
         raise NotImplementedError("GradientAccumulator updates through its wrapped optimizer.")
@@ -194,7 +235,8 @@ def average_micro_batch_grads(model, loss_fn, x, y, sizes, weighting="size"):
     equals the gradient of the mean loss over the whole batch; with ``"mean"`` they are
     averaged with equal weights ``1/n``, which does not when the sizes differ.
 
-    This uses ``tf.GradientTape`` and so needs the TensorFlow backend.
+    This uses ``tf.GradientTape`` and so needs the TensorFlow backend; on another Keras
+    backend it raises ``RuntimeError``.
 
     Args:
         model: a built Keras model.
@@ -208,17 +250,27 @@ def average_micro_batch_grads(model, loss_fn, x, y, sizes, weighting="size"):
 
     Used in: book/keras/gradient-accumulation.md
     """
-    import tensorflow as tf
-
-    sizes = [int(s) for s in sizes]
-    if not sizes or min(sizes) < 1:
+    check_instance(model, "model", keras.Model, "a built keras.Model")
+    check_callable(loss_fn, "loss_fn")
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise ValueError(f"sizes must be a list of positive integers, got {describe(sizes)}.")
+    sizes = list(sizes)
+    if not sizes or not all(_is_int(s) and s >= 1 for s in sizes):
         raise ValueError(f"sizes must be positive integers, got {sizes!r}.")
+    sizes = [int(s) for s in sizes]
     if sum(sizes) != len(x) or len(x) != len(y):
         raise ValueError(
             f"sizes add up to {sum(sizes)}, but x has {len(x)} and y has {len(y)} rows."
         )
-    if weighting not in ("size", "mean"):
-        raise ValueError(f"weighting must be 'size' or 'mean', got {weighting!r}.")
+    check_choice(weighting, "weighting", ("size", "mean"))
+    if keras.backend.backend() != "tensorflow":
+        raise RuntimeError(
+            "average_micro_batch_grads needs the TensorFlow backend (it differentiates with "
+            f"tf.GradientTape); the Keras backend is {keras.backend.backend()!r}. Run it with "
+            "KERAS_BACKEND=tensorflow."
+        )
+    import tensorflow as tf
+
     total = None
     start = 0
     for size in sizes:
@@ -246,7 +298,7 @@ class BatchLossHistory(keras.callbacks.Callback):
 
     def __init__(self, key="loss"):
         super().__init__()
-        self.key = key
+        self.key = check_instance(key, "key", str, "the name of a logged metric (a string)")
         self.losses: list[float] = []
         self._prev = 0.0
 
@@ -318,6 +370,8 @@ class Recompute(keras.layers.Wrapper):
 
     The recomputation is ``tf.recompute_grad`` under the TensorFlow backend (``keras.remat``
     elsewhere); the memory saving needs graph execution (``model.fit`` / ``tf.function``).
+    On JAX (``jax.checkpoint``) the block runs as a pure function of its input and its
+    variables' values, so the masks are replayed in any case (see ``_call_pure``).
 
     Args:
         layer: the block, any Keras layer or model.
@@ -328,9 +382,8 @@ class Recompute(keras.layers.Wrapper):
     """
 
     def __init__(self, layer, enabled=True, preserve_rng_state=True, **kwargs):
-        for name, value in (("enabled", enabled), ("preserve_rng_state", preserve_rng_state)):
-            if not isinstance(value, bool):
-                raise TypeError(f"{name} must be True or False, got {value!r}.")
+        enabled = check_bool(enabled, "enabled")
+        preserve_rng_state = check_bool(preserve_rng_state, "preserve_rng_state")
         if not isinstance(layer, keras.layers.Layer):
             raise TypeError(f"layer must be a Keras layer, got {type(layer).__name__}.")
         super().__init__(layer, **kwargs)
@@ -351,6 +404,8 @@ class Recompute(keras.layers.Wrapper):
     def call(self, inputs, training=None):
         if not self.enabled:
             return self.layer(inputs, training=training)
+        if keras.backend.backend() == "jax":
+            return self._call_pure(inputs, training)
         generators = _seed_generators(self.layer) if self.preserve_rng_state else []
         # Copies of the generator states as they are before the forward pass ("* 1" copies).
         states = [g.state.value * 1 for g in generators]
@@ -361,6 +416,30 @@ class Recompute(keras.layers.Wrapper):
             return self.layer(x, training=training)
 
         return recompute(forward)(inputs)
+
+    def _call_pure(self, inputs, training):
+        """JAX: the block as a pure function of its input and of every variable's value.
+
+        ``jax.checkpoint`` traces the block, and a variable assigned inside the trace (a
+        SeedGenerator's state as Dropout draws its mask, a BatchNormalization statistic) would
+        leak a tracer. So the block runs in a ``keras.StatelessScope`` fed with the variables'
+        current values, returns their new values, and these are assigned outside the
+        checkpoint. The recomputation sees the same inputs, hence draws the same masks: on JAX
+        the masks are always replayed, whatever ``preserve_rng_state`` says.
+        """
+        variables = self.layer.variables
+        values = [v.value for v in variables]
+
+        def forward(x, values):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))) as scope:
+                y = self.layer(x, training=training)
+            return y, [scope.get_current_value(v) for v in variables]
+
+        outputs, new_values = recompute(forward)(inputs, values)
+        for variable, value in zip(variables, new_values):
+            if not variable.trainable:
+                variable.assign(value)
+        return outputs
 
     def get_config(self):
         config = super().get_config()
@@ -375,6 +454,10 @@ def residual_block(width, dropout=0.0, name=None):
 
     Used in: book/keras/recomputation.md
     """
+    width = check_int(width, "width", what="a positive integer")
+    dropout = check_real(dropout, "dropout", 0.0, 1.0, high_open=True)
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a string or None, got {describe(name)}.")
     x = keras.Input((width,))
     h = keras.layers.Dense(width, activation="gelu")(x)
     if dropout:
@@ -394,13 +477,12 @@ def residual_mlp(input_dim, classes, depth, width, dropout=0.0, mode="none",
 
     Used in: book/keras/recomputation.md
     """
-    if mode not in RECOMPUTE_MODES:
-        raise ValueError(f"mode must be one of {RECOMPUTE_MODES}, got {mode!r}.")
+    check_choice(mode, "mode", RECOMPUTE_MODES)
     for name, value in (("input_dim", input_dim), ("classes", classes), ("depth", depth),
                         ("width", width)):
         check_int(value, name, what="a positive integer")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must lie in [0, 1), got {dropout!r}.")
+    dropout = check_real(dropout, "dropout", 0.0, 1.0, high_open=True)
+    preserve_rng_state = check_bool(preserve_rng_state, "preserve_rng_state")
     inputs = keras.Input((input_dim,))
     h = keras.layers.Dense(width, name="stem")(inputs)
     blocks = [residual_block(width, dropout, name=f"block_{i}") for i in range(depth)]
@@ -484,14 +566,27 @@ def peak_rss_mb(mode, batches, depth=12, width=512, input_dim=784, classes=10, d
     import subprocess
     import sys
 
-    if mode not in RECOMPUTE_MODES:
-        raise ValueError(f"mode must be one of {RECOMPUTE_MODES}, got {mode!r}.")
+    check_choice(mode, "mode", RECOMPUTE_MODES)
+    if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+        raise ValueError(f"batches must be a list of positive integers, got {describe(batches)}.")
     batches = list(batches)
-    if not batches or any(isinstance(b, bool) or not isinstance(b, int) or b < 1
-                          for b in batches):
+    if not batches or any(not _is_int(b) or b < 1 for b in batches):
         raise ValueError(f"batches must be positive integers, got {batches!r}.")
+    batches = [int(b) for b in batches]
+    depth, width, input_dim, classes, steps = (
+        check_int(v, n, what="a positive integer") for v, n in (
+            (depth, "depth"), (width, "width"), (input_dim, "input_dim"), (classes, "classes"),
+            (steps, "steps")))
+    dropout = check_real(dropout, "dropout", 0.0, 1.0, high_open=True)
+    threads = None if threads is None else check_int(threads, "threads")
+    timeout = check_positive(timeout, "timeout")
     config = dict(mode=mode, batches=batches, depth=depth, width=width, input_dim=input_dim,
                   classes=classes, dropout=dropout, steps=steps, threads=threads)
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise RuntimeError("peak_rss_mb needs TensorFlow installed: the probe measures the "
+                           "TensorFlow backend (KERAS_BACKEND=tensorflow) in a subprocess.")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     proc = subprocess.run(
         [sys.executable, "-c", "from kexue.training import _rss_probe_main; _rss_probe_main()",
@@ -518,10 +613,15 @@ def max_batch_under(cap_mb, batches, peaks_mb):
     """
     import numpy as np
 
-    batches = np.asarray(batches, dtype="float64")
-    peaks = np.asarray(peaks_mb, dtype="float64")
+    cap_mb = check_real(cap_mb, "cap_mb", 0.0, low_open=True)
+    batches = as_array(batches, "batches", "float64")
+    peaks = as_array(peaks_mb, "peaks_mb", "float64")
+    check_finite(batches, "batches")
+    check_finite(peaks, "peaks_mb")
     if batches.shape != peaks.shape or batches.ndim != 1 or len(np.unique(batches)) < 2:
-        raise ValueError("batches and peaks_mb need the same length and >= 2 distinct batches.")
+        raise ValueError(
+            f"batches and peaks_mb need the same length and >= 2 distinct batches, got shapes "
+            f"{batches.shape} and {peaks.shape}.")
     slope, intercept = np.polyfit(batches, peaks, 1)
     if slope <= 0:
         raise ValueError(f"peak memory does not grow with the batch (slope {slope:.3g} MB).")
@@ -539,6 +639,13 @@ def peak_rss_curves(modes, batches, workers=2, **kwargs):
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=max(1, int(workers))) as pool:
+    if isinstance(modes, (str, bytes)) or not hasattr(modes, "__iter__"):
+        raise ValueError(f"modes must be a list of modes from {RECOMPUTE_MODES}, got "
+                         f"{describe(modes)}.")
+    modes = list(modes)
+    for mode in modes:
+        check_choice(mode, "modes", RECOMPUTE_MODES)
+    workers = check_int(workers, "workers")
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda mode: peak_rss_mb(mode, batches, **kwargs), modes))
     return [row for rows in results for row in rows]

@@ -116,6 +116,14 @@ def table(
     if not isinstance(frame, pd.DataFrame):
         raise TypeError(f"frame must be a pandas DataFrame or a mapping of columns, got "
                         f"{type(frame).__name__}.")
+    for name, value in (("caption", caption), ("uid", uid)):
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f"{name} must be a string or None, got {value!r} of type "
+                            f"{type(value).__name__}.")
+    if formats is not None and not isinstance(formats, Mapping):
+        raise TypeError(f"formats must be a mapping of column name to format, got {formats!r}.")
+    if wrap is not None and not isinstance(wrap, Mapping):
+        raise TypeError(f"wrap must be a mapping of column name to CSS width, got {wrap!r}.")
     formats = dict(formats or {})
     unknown = set(formats) - {str(c) for c in frame.columns} - {str(frame.index.name)}
     if unknown:

@@ -9,7 +9,7 @@ rebuilt graphs of functional models), and the sequence-tagging heads with one in
 """
 
 from kexue.layers.core import ClassCenters, TiedDense, TwoDense
-from kexue.layers.crf import CRF, SoftmaxTagger, viterbi_decode
+from kexue.layers.crf import CRF, SoftmaxTagger, TaggingLoss, viterbi_decode
 from kexue.layers.masking import (
     MaskedBiRNN,
     MaskedGlobalAveragePooling1D,
@@ -52,6 +52,7 @@ __all__ = [
     "replace_layer",
     "reverse_valid",
     "SoftmaxTagger",
+    "TaggingLoss",
     "split_at",
     "very_negative",
     "viterbi_decode",

@@ -10,7 +10,25 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from kexue._checks import check_int
+from kexue._checks import (
+    as_tensor,
+    check_bool,
+    check_dtype,
+    check_int,
+    check_int_range,
+    check_shape,
+    describe,
+)
+
+
+def _activation(value, name):
+    """``keras.activations.get(value)``, with an error that names the argument."""
+    try:
+        return keras.activations.get(value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(
+            f"{name} must be an activation (a name such as 'relu', a callable or None), got "
+            f"{describe(value)}.") from err
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -32,15 +50,18 @@ class TwoDense(keras.layers.Layer):
         self.hidden_dim = check_int(hidden_dim, "hidden_dim", what="a positive integer")
         self.output_dim = check_int(output_dim, "output_dim", what="a positive integer")
         self.hidden_activation = keras.activations.serialize(
-            keras.activations.get(hidden_activation))
+            _activation(hidden_activation, "hidden_activation"))
         self.output_activation = keras.activations.serialize(
-            keras.activations.get(output_activation))
+            _activation(output_activation, "output_activation"))
         self.hidden = keras.layers.Dense(hidden_dim, activation=hidden_activation,
                                          name="hidden")
         self.out = keras.layers.Dense(output_dim, activation=output_activation, name="out")
         self.supports_masking = True
 
     def build(self, input_shape):
+        if len(input_shape) < 1 or input_shape[-1] is None:
+            raise ValueError(f"inputs must have shape (..., d) with a known d, got shape "
+                             f"{tuple(input_shape)}.")
         self.hidden.build(input_shape)
         self.out.build((*input_shape[:-1], self.hidden_dim))
 
@@ -84,16 +105,22 @@ class ClassCenters(keras.layers.Layer):
 
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError("ClassCenters expects [features, labels] as its input.")
-        x, y = inputs
-        if len(x.shape) != 2 or (x.shape[-1] is not None and x.shape[-1] != self.feature_dim):
             raise ValueError(
-                f"features must have shape (batch, {self.feature_dim}), got {tuple(x.shape)}."
-            )
+                f"inputs must be a list [features, labels] (ClassCenters), got {describe(inputs)}.")
+        x, y = inputs
+        x = as_tensor(x, "features")
+        check_dtype(x, "features", "float")
+        dims = {"feature_dim": self.feature_dim}
+        check_shape(x, "features", ("batch", "feature_dim"), dims)
+        y = as_tensor(y, "labels")
+        check_dtype(y, "labels", "number")
         if len(y.shape) == 2 and y.shape[-1] == 1:
             y = ops.squeeze(y, -1)
         if len(y.shape) != 1:
-            raise ValueError(f"labels must have shape (batch,) or (batch, 1), got {tuple(y.shape)}.")
+            raise ValueError(f"labels must have shape (batch,) or (batch, 1), got shape "
+                             f"{tuple(y.shape)}.")
+        check_shape(y, "labels", ("batch",), dims)
+        check_int_range(y, "labels", 0, self.num_classes)
         c = self.centers(ops.cast(y, "int32"))
         return ops.sum(ops.square(x - c), axis=-1, keepdims=True)
 
@@ -128,17 +155,17 @@ class TiedDense(keras.layers.Layer):
             embedding = keras.layers.deserialize(embedding)
         if not isinstance(embedding, keras.layers.Embedding):
             raise TypeError(
-                f"embedding must be a keras.layers.Embedding, got {type(embedding).__name__}."
+                f"embedding must be a keras.layers.Embedding, got {describe(embedding)}."
             )
         self.embedding = embedding
-        self.activation = keras.activations.get(activation)
-        self.use_bias = bool(use_bias)
+        self.activation = _activation(activation, "activation")
+        self.use_bias = check_bool(use_bias, "use_bias")
 
     def build(self, input_shape):
         if input_shape[-1] is not None and input_shape[-1] != self.embedding.output_dim:
             raise ValueError(
-                f"input's last axis ({input_shape[-1]}) must equal the embedding's output_dim "
-                f"({self.embedding.output_dim})."
+                f"inputs must have shape (..., {self.embedding.output_dim}) (the embedding's "
+                f"output_dim), got shape {tuple(input_shape)}."
             )
         if not self.embedding.built:
             self.embedding.build((None,))

@@ -29,7 +29,20 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue._checks import check_int, check_positive
+from kexue._checks import (
+    _is_int,
+    as_array,
+    as_tensor,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_int_range,
+    check_mask,
+    check_positive,
+    check_shape,
+    concrete,
+    describe,
+)
 
 PAD_LABEL = -1
 """The label that marks padded positions in ``y_true`` (every real tag is ``>= 0``)."""
@@ -38,51 +51,51 @@ PAD_LABEL = -1
 # --------------------------------------------------------------------------- checks
 
 
-def _concrete(x):
-    """``x`` as a NumPy array when its values are known now (eager), else ``None``."""
-    if x is None:
-        return None
-    try:
-        arr = np.asarray(x)
-    except Exception:  # symbolic tensors and tracers cannot be converted
-        return None
-    return None if arr.dtype == object else arr
-
-
 def check_chain_inputs(emissions, trans=None, tags=None, mask=None):
-    """Raise a clear ``ValueError`` when the shapes of a chain computation disagree.
+    """Check the arguments of a chain computation; return them as tensors.
 
-    Checks what is known statically: ``emissions`` is ``(B, T, K)``, ``trans`` is
-    ``(K, K)``, ``tags`` and ``mask`` are ``(B, T)``. When the mask's values are known
-    (eager inputs), it must also be a prefix mask of 0/1 with at least one real position
-    per row.
+    Statically (works on symbolic tensors too): ``emissions`` is a float ``(B, T, K)``,
+    ``trans`` is ``(K, K)``, ``tags`` and ``mask`` are ``(B, T)``. When the values are known
+    (eager inputs): ``mask`` is a prefix mask of 0/1 with at least one real position per row,
+    and ``tags`` holds integers in ``[0, K)`` at the real positions. Every error is a
+    ``ValueError`` (or a ``TypeError`` for a wrong type) naming the argument.
+
+    Returns:
+        ``(emissions, trans, tags, mask)`` as tensors (``None`` stays ``None``).
     """
-    shape = tuple(emissions.shape)
-    if len(shape) != 3:
-        raise ValueError(f"emissions must have shape (batch, time, tags); got shape {shape}.")
-    k = shape[2]
+    emissions = as_tensor(emissions, "emissions")
+    check_dtype(emissions, "emissions", "float")
+    dims = {}
+    check_shape(emissions, "emissions", ("batch", "time", "tags"), dims)
+    if dims.get("time") == 0 or dims.get("tags") == 0:
+        raise ValueError(f"emissions must have at least one time step and one tag, got shape "
+                         f"{tuple(emissions.shape)}.")
+    k = dims.get("tags")
     if trans is not None:
-        tshape = tuple(trans.shape)
-        if len(tshape) != 2 or tshape[0] != tshape[1] or (k is not None and tshape[0] != k):
-            raise ValueError(
-                f"transitions must have shape ({k}, {k}) to match emissions {shape}; got {tshape}."
-            )
-    for name, x in (("tags", tags), ("mask", mask)):
-        if x is None:
-            continue
-        xs = tuple(x.shape)
-        ok = len(xs) == 2 and all(a is None or b is None or a == b for a, b in zip(xs, shape[:2]))
-        if not ok:
-            raise ValueError(f"{name} must have shape {shape[:2]} (batch, time); got {xs}.")
-    m = _concrete(mask)
-    if m is not None and m.size:
-        if not np.isin(m, (0, 1)).all():
-            raise ValueError("mask must hold only 0/1 (or booleans).")
-        m = m.astype(bool)
-        if not m[:, 0].all():
-            raise ValueError("every sequence needs at least one real position: mask[:, 0] must be 1.")
-        if (m[:, 1:] & ~m[:, :-1]).any():
-            raise ValueError("mask must be a prefix mask: padding on the right, no gaps.")
+        trans = as_tensor(trans, "trans")
+        check_dtype(trans, "trans", "number")
+        check_shape(trans, "trans", ("tags", "tags"), dims)
+    if mask is not None:
+        mask = as_tensor(mask, "mask")
+        check_dtype(mask, "mask", ("bool", "number"))
+        check_shape(mask, "mask", ("batch", "time"), dims)
+        check_mask(mask, "mask", prefix=True, nonempty=True)
+    if tags is not None:
+        tags = as_tensor(tags, "tags")
+        check_dtype(tags, "tags", "number")
+        check_shape(tags, "tags", ("batch", "time"), dims)
+        if k is not None:
+            real = None if mask is None else concrete(mask)
+            check_int_range(tags, "tags", 0, int(k), where=None if real is None else real != 0)
+    return emissions, trans, tags, mask
+
+
+def _required(**arrays):
+    """Raise naming the first of ``arrays`` that is ``None`` (an argument that is not optional)."""
+    for name, value in arrays.items():
+        if value is None:
+            what = "(K, K) transition scores" if name == "trans" else "a (batch, time) array"
+            raise TypeError(f"{name} must be {what}, got None.")
 
 
 def _float_mask(mask, emissions):
@@ -91,9 +104,25 @@ def _float_mask(mask, emissions):
     return ops.cast(mask, emissions.dtype)
 
 
+def _zero_padding(emissions, m):
+    """Emissions with padded positions set to 0 (``where``: a NaN there must not leak)."""
+    return ops.where(ops.greater(m, 0)[..., None], emissions, ops.zeros_like(emissions))
+
+
+def _real_tags(tags, m):
+    """Tags as int32 with padded positions set to 0 (whatever they held)."""
+    tags = ops.cast(tags, "int32")
+    return ops.where(ops.greater(m, 0), tags, ops.zeros_like(tags))
+
+
 def mask_from_labels(y_true, pad_label: int = PAD_LABEL):
     """Split padded labels into ``(tags, mask)``: ``tags`` with padding set to tag 0 (int32)
     and the float mask ``y_true != pad_label``. ``y_true``: ``(B, T)``, possibly float."""
+    y_true = as_tensor(y_true, "y_true")
+    check_dtype(y_true, "y_true", "number")
+    check_shape(y_true, "y_true", ("batch", "time"))
+    if not _is_int(pad_label):
+        raise TypeError(f"pad_label must be an integer, got {describe(pad_label)}.")
     y = ops.cast(ops.round(ops.cast(y_true, "float32")), "int32")
     mask = ops.cast(ops.not_equal(y, pad_label), "float32")
     tags = ops.where(ops.equal(y, pad_label), ops.zeros_like(y), y)
@@ -115,10 +144,12 @@ def crf_path_score(emissions, tags, trans, mask=None):
     Returns:
         ``(B,)``: emissions along the path plus transitions between consecutive real positions.
     """
-    check_chain_inputs(emissions, trans, tags, mask)
+    _required(tags=tags, trans=trans)
+    emissions, trans, tags, mask = check_chain_inputs(emissions, trans, tags, mask)
     m = _float_mask(mask, emissions)
+    emissions = _zero_padding(emissions, m)
     k = ops.shape(emissions)[-1]
-    onehot = ops.one_hot(ops.cast(tags, "int32"), k, dtype=emissions.dtype)  # (B, T, K)
+    onehot = ops.one_hot(_real_tags(tags, m), k, dtype=emissions.dtype)  # (B, T, K)
     unary = ops.sum(ops.sum(emissions * onehot, axis=-1) * m, axis=-1)
     # sum_k onehot_{k-1}^T trans onehot_k, counted only when both positions are real
     pair = ops.einsum("bti,ij,btj->bt", onehot[:, :-1], ops.cast(trans, emissions.dtype), onehot[:, 1:])
@@ -159,8 +190,10 @@ def crf_log_norm(emissions, trans, mask=None):
     Returns:
         ``(B,)`` float. Cost ``O(T K^2)`` per sequence, sequential over ``T``.
     """
-    check_chain_inputs(emissions, trans, None, mask)
-    last, _ = _forward(emissions, trans, _float_mask(mask, emissions), return_all=False)
+    _required(trans=trans)
+    emissions, trans, _, mask = check_chain_inputs(emissions, trans, None, mask)
+    m = _float_mask(mask, emissions)
+    last, _ = _forward(_zero_padding(emissions, m), trans, m, return_all=False)
     return ops.logsumexp(last, axis=-1)
 
 
@@ -179,8 +212,10 @@ def crf_marginals(emissions, trans, mask=None):
         ``(B, T, K)``: each real position's row sums to 1; padded positions are 0. These are
         also the gradients of ``log Z`` with respect to the emissions.
     """
-    check_chain_inputs(emissions, trans, None, mask)
+    _required(trans=trans)
+    emissions, trans, _, mask = check_chain_inputs(emissions, trans, None, mask)
     m = _float_mask(mask, emissions)
+    emissions = _zero_padding(emissions, m)
     trans = ops.cast(trans, emissions.dtype)
     last, alphas = _forward(emissions, trans, m, return_all=True)
     alpha = ops.concatenate([emissions[:, :1], ops.transpose(alphas, (1, 0, 2))], axis=1)
@@ -213,16 +248,18 @@ def viterbi(unary, pairwise, lengths=None):
         ``(paths, scores)``: ``list`` of ``B`` int arrays (each of its own length) and the
         ``(B,)`` best scores. Ties go to the lowest tag index.
     """
-    unary = np.asarray(unary, dtype=np.float64)
-    if unary.ndim != 3:
-        raise ValueError(f"unary scores must have shape (batch, time, tags); got {unary.shape}.")
+    unary = as_array(unary, "unary", np.float64)
+    if unary.ndim != 3 or 0 in unary.shape:
+        raise ValueError(
+            f"unary must have shape (batch, time, tags) with no empty axis, got shape {unary.shape}.")
     b, t, k = unary.shape
-    pairwise = np.asarray(pairwise, dtype=np.float64)
+    check_finite(unary, "unary", allow="-inf")
+    pairwise = as_array(pairwise, "pairwise", np.float64)
     if pairwise.shape not in ((k, k), (b, t, k, k)):
-        raise ValueError(f"pairwise scores must have shape ({k}, {k}) or {(b, t, k, k)}; got {pairwise.shape}.")
-    lengths = np.full(b, t) if lengths is None else np.asarray(lengths, dtype=int)
-    if lengths.shape != (b,) or (lengths < 1).any() or (lengths > t).any():
-        raise ValueError(f"lengths must be {b} integers in 1..{t}; got {lengths}.")
+        raise ValueError(
+            f"pairwise must have shape ({k}, {k}) or {(b, t, k, k)}, got shape {pairwise.shape}.")
+    check_finite(pairwise, "pairwise", allow="-inf")
+    lengths = _check_lengths(lengths, b, t)
     delta = unary[:, 0].copy()
     back = np.zeros((b, t, k), dtype=np.int64)
     rows = np.arange(b)
@@ -247,6 +284,29 @@ def viterbi(unary, pairwise, lengths=None):
     return paths, scores
 
 
+def _check_lengths(lengths, b: int, t: int, name: str = "lengths") -> np.ndarray:
+    """``lengths`` as ``(b,)`` int64 in ``1..t`` (all ``t`` when ``None``), else raise."""
+    if lengths is None:
+        return np.full(b, t, dtype=np.int64)
+    arr = as_array(lengths, name)
+    if arr.shape != (b,):
+        raise ValueError(f"{name} must have shape ({b},) (one length per sequence), got shape "
+                         f"{arr.shape}.")
+    check_int_range(arr, name, 1, t + 1)
+    return arr.astype(np.int64)
+
+
+def _check_tag_set(tags, name: str, k: int) -> list[int]:
+    """A collection of tag ids in ``[0, k)`` as a list, else raise."""
+    if isinstance(tags, (str, bytes)) or not hasattr(tags, "__iter__"):
+        raise TypeError(f"{name} must be a collection of tag ids, got {describe(tags)}.")
+    tags = list(tags)
+    for tag in tags:
+        if not _is_int(tag) or not 0 <= tag < k:
+            raise ValueError(f"{name} must hold tag ids in [0, {k}), got {describe(tag)}.")
+    return tags
+
+
 def viterbi_decode(emissions, trans, lengths=None, allowed_start=None, allowed_end=None):
     """The CRF's most probable path(s), ``argmax_a s(a)``, by Viterbi.
 
@@ -260,24 +320,32 @@ def viterbi_decode(emissions, trans, lengths=None, allowed_start=None, allowed_e
     Returns:
         One int array for a ``(T, K)`` input, else a list of ``B`` arrays.
     """
-    em = np.asarray(emissions, dtype=np.float64)
+    em = as_array(emissions, "emissions", np.float64)
     single = em.ndim == 2
     if single:
         em = em[None]
-    if em.ndim != 3:
-        raise ValueError(f"emissions must have shape (time, tags) or (batch, time, tags); got {em.shape}.")
+    if em.ndim != 3 or 0 in em.shape:
+        raise ValueError(
+            f"emissions must have shape (time, tags) or (batch, time, tags) with no empty axis, "
+            f"got shape {np.shape(emissions)}.")
     b, t, k = em.shape
-    lengths = np.full(b, t) if lengths is None else np.asarray(lengths, dtype=int)
+    check_finite(em, "emissions", allow="-inf")
+    g = as_array(trans, "trans", np.float64)
+    if g.shape != (k, k):
+        raise ValueError(f"trans must have shape ({k}, {k}) to match emissions of shape "
+                         f"{np.shape(emissions)}, got shape {g.shape}.")
+    check_finite(g, "trans", allow="-inf")
+    lengths = _check_lengths(lengths, b, t)
     em = em.copy()
     if allowed_start is not None:
-        banned = np.setdiff1d(np.arange(k), list(allowed_start))
+        banned = np.setdiff1d(np.arange(k), _check_tag_set(allowed_start, "allowed_start", k))
         em[:, 0, banned] = -np.inf
     if allowed_end is not None:
-        banned = np.setdiff1d(np.arange(k), list(allowed_end))
+        banned = np.setdiff1d(np.arange(k), _check_tag_set(allowed_end, "allowed_end", k))
         rows = np.arange(b)
         for tag in banned:
             em[rows, lengths - 1, tag] = -np.inf
-    paths, _ = viterbi(em, trans, lengths)
+    paths, _ = viterbi(em, g, lengths)
     return paths[0] if single else paths
 
 
@@ -302,8 +370,13 @@ def brute_force_scores(emissions, trans) -> tuple[np.ndarray, np.ndarray]:
     Returns:
         ``(paths, scores)``: ``(K**T, T)`` paths and their ``(K**T,)`` scores, float64.
     """
-    em = np.asarray(emissions, dtype=np.float64)
-    g = np.asarray(trans, dtype=np.float64)
+    em = as_array(emissions, "emissions", np.float64)
+    if em.ndim != 2:
+        raise ValueError(f"emissions must have shape (time, tags), got shape {em.shape}.")
+    g = as_array(trans, "trans", np.float64)
+    if g.shape != (em.shape[1],) * 2:
+        raise ValueError(f"trans must have shape {(em.shape[1],) * 2} to match emissions of "
+                         f"shape {em.shape}, got shape {g.shape}.")
     paths = all_paths(em.shape[0], em.shape[1])
     scores = em[np.arange(em.shape[0]), paths].sum(axis=1)
     scores += g[paths[:, :-1], paths[:, 1:]].sum(axis=1)
@@ -319,12 +392,17 @@ class TaggingHead(keras.layers.Layer):
     ``call`` returns the emissions ``(B, T, K)`` unchanged (the head's parameters act in the
     loss and the decoder), and the head drops any Keras mask so that losses see whole
     sequences. Labels use :data:`PAD_LABEL` on padded positions. Subclasses implement
-    ``sequence_loss(emissions, tags, mask) -> (B,)`` and ``decode``.
+    ``sequence_loss(emissions, tags, mask) -> (B,)`` and ``decode``; ``label_loss`` gives the
+    same from padded labels, and ``loss`` is the :class:`TaggingLoss` to compile a model with
+    (``loss=head.loss``), which saves and loads with the model.
     """
 
     def __init__(self, num_tags: int, pad_label: int = PAD_LABEL, **kwargs):
         super().__init__(**kwargs)
         self.num_tags = check_int(num_tags, "num_tags", minimum=2)
+        if not _is_int(pad_label) or 0 <= pad_label < self.num_tags:
+            raise ValueError(f"pad_label must be an integer outside the tags [0, {self.num_tags}) "
+                             f"(e.g. -1), got {describe(pad_label)}.")
         self.pad_label = int(pad_label)
         self.supports_masking = True
 
@@ -345,12 +423,34 @@ class TaggingHead(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def loss(self, y_true, y_pred):
-        """Keras loss: per-sequence negative log-likelihood, ``(B,)``.
+    @property
+    def loss(self):
+        """The Keras loss to compile with, ``model.compile(..., loss=head.loss)``.
+
+        A :class:`TaggingLoss` bound to this head: called as a Keras loss it returns the batch
+        mean of :meth:`label_loss`; it saves with the model (``.keras``) and, when the model is
+        loaded, is bound to the loaded head again.
+        """
+        loss = self.__dict__.get("_tagging_loss")
+        if loss is None:  # one object per head: Keras's saving walks it once
+            loss = self._tagging_loss = TaggingLoss(self)
+        return loss
+
+    def label_loss(self, y_true, y_pred):
+        """Per-sequence negative log-likelihood from padded labels, ``(B,)``.
 
         ``y_true``: ``(B, T)`` tags with :data:`PAD_LABEL` on padding; ``y_pred``: the
         emissions this layer returned.
         """
+        y_pred = as_tensor(y_pred, "y_pred")
+        dims = {"tags": self.num_tags}
+        check_shape(y_pred, "y_pred", ("batch", "time", "tags"), dims)
+        y_true = as_tensor(y_true, "y_true")
+        check_shape(y_true, "y_true", ("batch", "time"), dims)
+        y = concrete(y_true)
+        if y is not None:
+            check_int_range(y, "y_true (tags, or pad_label on padding)", 0, self.num_tags,
+                            where=y != self.pad_label)
         tags, mask = mask_from_labels(y_true, self.pad_label)
         return self.sequence_loss(y_pred, tags, ops.cast(mask, y_pred.dtype))
 
@@ -363,6 +463,106 @@ class TaggingHead(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_tags": self.num_tags, "pad_label": self.pad_label}
 
+    @classmethod
+    def from_config(cls, config):
+        head = super().from_config(config)
+        loading = _loading_objects()
+        if loading is not None:  # inside keras.saving.load_model: let the loss find this head
+            loading[(_HEAD_KEY, head.name)] = head
+        return head
+
+
+_HEAD_KEY = "kexue.layers.crf.TaggingHead"
+
+
+def _loading_objects():
+    """The dict of objects Keras keeps while it loads one saved model, or ``None`` elsewhere.
+
+    ``keras.saving.load_model`` deserialises a model inside an object-sharing scope that maps
+    ids to the objects loaded so far; the heads add themselves under their names, so that the
+    compiled :class:`TaggingLoss`, deserialised after the layers, binds to the model's own head.
+    (Keras's own sharing by id does not reach layers of a functional model: their configs are
+    deep copies.)
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # pragma: no cover - a Keras without this module: no rebinding
+        return None
+    return global_state.get_global_attribute("shared_objects/id_to_obj_map")
+
+
+class _Held:
+    """A reference that Keras's saving walker does not follow (not a layer, list or dict)."""
+
+    def __init__(self, obj):
+        self.obj = obj
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class TaggingLoss(keras.losses.Loss):
+    """The training loss of a tagging head (what ``head.loss`` returns).
+
+    ``call(y_true, y_pred)`` is ``head.label_loss``: the per-sequence negative log-likelihood
+    ``(B,)`` of the padded labels ``y_true`` ``(B, T)`` under the emissions ``y_pred``
+    ``(B, T, K)``; calling the loss reduces it over the batch as every Keras loss does (the
+    mean, by default). The head's weights (the CRF's or MEMM's transitions) are read from the
+    head itself, so the loss trains them. Its config holds the head's config: saved with a
+    compiled model (``.keras``), the loss is bound again to the model's own loaded head by
+    ``keras.saving.load_model``; deserialised on its own it gets a fresh copy of the head.
+
+    Used in: book/sequence/crf.md, book/sequence/memm.md
+    """
+
+    def __init__(self, head, reduction="sum_over_batch_size", name=None, dtype=None):
+        if isinstance(head, dict):
+            head = keras.saving.deserialize_keras_object(head)
+        if not isinstance(head, TaggingHead):
+            raise TypeError(
+                f"head must be a tagging head (SoftmaxTagger, CRF, MEMM), got {describe(head)}."
+            )
+        super().__init__(name=name or f"{head.name}_loss", reduction=reduction, dtype=dtype)
+        # Held out of sight of Keras's saving walker (it follows every attribute in dir() that
+        # is a layer, list or dict, and would loop head -> loss -> head when loading).
+        self._head = _Held(head)
+
+    @property
+    def head(self):
+        """The :class:`TaggingHead` whose loss this is."""
+        return self._head.obj
+
+    def __dir__(self):
+        return [name for name in super().__dir__() if name != "head"]
+
+    def call(self, y_true, y_pred):
+        if not self.head.built:
+            raise ValueError(
+                f"the loss's head {type(self.head).__name__} {self.head.name!r} is not built: "
+                "compile a model with the loss of the head it contains (loss=head.loss)."
+            )
+        return self.head.label_loss(y_true, y_pred)
+
+    def get_config(self):
+        return {**super().get_config(), "head": keras.saving.serialize_keras_object(self.head)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        head = config["head"]
+        if isinstance(head, dict):
+            loading = _loading_objects() or {}
+            name = head.get("config", {}).get("name")
+            config["head"] = loading.get((_HEAD_KEY, name)) or keras.saving.deserialize_keras_object(head)
+        return cls(**config)
+
+
+def _check_set_trans(trans, k: int, dtype) -> np.ndarray:
+    """``trans`` as a finite ``(k, k)`` NumPy array of ``dtype`` (for ``set_transitions``)."""
+    arr = as_array(trans, "trans")
+    if arr.shape != (k, k):
+        raise ValueError(f"trans must have shape ({k}, {k}), got shape {arr.shape}.")
+    check_finite(arr, "trans")
+    return arr.astype(keras.backend.standardize_dtype(dtype))
+
 
 @keras.saving.register_keras_serializable(package="kexue")
 class SoftmaxTagger(TaggingHead):
@@ -373,15 +573,21 @@ class SoftmaxTagger(TaggingHead):
     """
 
     def sequence_loss(self, emissions, tags, mask=None):
-        check_chain_inputs(emissions, None, tags, mask)
+        _required(tags=tags)
+        emissions, _, tags, mask = check_chain_inputs(emissions, None, tags, mask)
         m = _float_mask(mask, emissions)
-        ce = keras.losses.sparse_categorical_crossentropy(tags, emissions, from_logits=True)
-        return ops.sum(ce * m, axis=-1)
+        ce = keras.losses.sparse_categorical_crossentropy(
+            _real_tags(tags, m), _zero_padding(emissions, m), from_logits=True)
+        return ops.sum(ops.where(ops.greater(m, 0), ce, ops.zeros_like(ce)), axis=-1)
 
     def decode(self, emissions, lengths=None):
         """Argmax per position: a list of int arrays (one per sequence, trimmed to its length)."""
-        em = np.asarray(emissions)
-        lengths = np.full(em.shape[0], em.shape[1]) if lengths is None else lengths
+        em = as_array(emissions, "emissions")
+        if em.ndim != 3 or 0 in em.shape:
+            raise ValueError(f"emissions must have shape (batch, time, tags) with no empty axis, "
+                             f"got shape {em.shape}.")
+        check_finite(em, "emissions", allow="-inf")
+        lengths = _check_lengths(lengths, em.shape[0], em.shape[1])
         return [em[i, :n].argmax(-1) for i, n in enumerate(lengths)]
 
 
@@ -424,15 +630,19 @@ class CRF(TaggingHead):
 
     def set_transitions(self, trans):
         """Set the transition scores to ``trans`` ``(K, K)``."""
-        self._trans.assign(np.asarray(trans, dtype=self._trans.dtype) / self.lr_multiplier)
+        self._trans.assign(_check_set_trans(trans, self.num_tags, self._trans.dtype)
+                           / self.lr_multiplier)
 
     def sequence_loss(self, emissions, tags, mask=None):
         return crf_nll(emissions, tags, self.trans, mask)
 
     def decode(self, emissions, lengths=None, allowed_start=None, allowed_end=None):
         """Viterbi paths for a batch of emissions ``(B, T, K)``; a list of int arrays."""
+        em = as_array(emissions, "emissions")
+        if em.ndim != 3:
+            raise ValueError(f"emissions must have shape (batch, time, tags), got shape {em.shape}.")
         return viterbi_decode(
-            np.asarray(emissions), ops.convert_to_numpy(self.trans), lengths, allowed_start, allowed_end
+            em, ops.convert_to_numpy(self.trans), lengths, allowed_start, allowed_end
         )
 
     def get_config(self):

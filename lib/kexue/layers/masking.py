@@ -23,43 +23,65 @@ import keras
 import numpy as np
 from keras import ops
 
+from kexue._checks import (
+    _is_int,
+    as_tensor,
+    check_dtype,
+    check_int_range,
+    check_mask,
+    check_shape,
+    describe,
+    dtype_kind,
+)
 
-def _float_mask(mask, x, name="mask"):
+
+def _checked_mask(mask, x, name="mask", x_name="x", prefix=False):
+    """``mask`` as a ``(batch, T)`` tensor checked against ``x`` ``(batch, T, ...)``.
+
+    Accepts ``(batch, T)`` or ``(batch, T, 1)`` of booleans or 0/1 numbers (a list too); raises
+    a ``ValueError`` naming ``name`` when the static shapes disagree with ``x``'s or, for
+    concrete masks, when a value is not 0/1 (or, with ``prefix``, the mask is not a prefix).
+    """
+    if mask is None:
+        raise ValueError(f"{name} must be a (batch, T) mask of 0/1 or booleans, got None.")
+    mask = as_tensor(mask, name)
+    check_dtype(mask, name, ("bool", "number"))
+    dims = {}
+    check_shape(x, x_name, ("batch", "T", ...), dims)
+    if len(mask.shape) == 3 and mask.shape[-1] == 1:
+        mask = ops.squeeze(mask, axis=-1)
+    if len(mask.shape) != 2:
+        raise ValueError(
+            f"{name} must have shape (batch, T) or (batch, T, 1), got shape {tuple(mask.shape)}."
+        )
+    check_shape(mask, name, ("batch", "T"), dims)
+    check_mask(mask, name, prefix=prefix)
+    return mask
+
+
+def _float_mask(mask, x, name="mask", prefix=False):
     """``mask`` as a float tensor of ``x``'s dtype, shaped ``x.shape[:2] + (1,)*...``.
 
     Accepts ``(batch, T)`` or ``(batch, T, 1)``; raises if the static shapes disagree.
     """
-    if mask is None:
-        raise ValueError(f"{name} is None; pass a (batch, T) mask of 0/1 or booleans.")
-    mask = ops.convert_to_tensor(mask)
-    x_shape = tuple(x.shape)
-    m_shape = tuple(mask.shape)
-    if len(x_shape) < 2:
-        raise ValueError(f"x must have shape (batch, T, ...), got shape {x_shape}.")
-    if len(m_shape) == len(x_shape) and len(m_shape) >= 3 and m_shape[-1] == 1:
-        mask = ops.squeeze(mask, axis=-1) if len(m_shape) == 3 else mask
-        m_shape = tuple(mask.shape)
-    if len(m_shape) != 2:
-        raise ValueError(
-            f"{name} must have shape (batch, T) or (batch, T, 1), got shape {tuple(m_shape)}."
-        )
-    for i, (a, b) in enumerate(zip(m_shape, x_shape[:2])):
-        if a is not None and b is not None and a != b:
-            raise ValueError(
-                f"{name} has shape {tuple(m_shape)} but x has shape {x_shape}: "
-                f"axis {i} differs ({a} vs {b})."
-            )
-    mask = ops.cast(mask, x.dtype)
-    for _ in range(len(x_shape) - 2):
+    mask = ops.cast(_checked_mask(mask, x, name, prefix=prefix), x.dtype)
+    for _ in range(len(x.shape) - 2):
         mask = ops.expand_dims(mask, -1)
     return mask
 
 
 def _check_axis(axis, x):
-    if axis not in (1, -len(x.shape) + 1):
+    if not _is_int(axis) or axis not in (1, -len(x.shape) + 1):
         raise ValueError(
-            f"axis must be the time axis 1 of x with shape {tuple(x.shape)}, got {axis!r}."
+            f"axis must be the time axis 1 of x with shape {tuple(x.shape)}, got {describe(axis)}."
         )
+
+
+def _numeric(x, name):
+    """``x`` as a tensor of numbers (not booleans or strings), rank >= 2."""
+    x = as_tensor(x, name)
+    check_dtype(x, name, "number")
+    return x
 
 
 def very_negative(dtype):
@@ -67,9 +89,22 @@ def very_negative(dtype):
     float16): subtracting it from a logit underflows ``exp`` to exactly 0, and, unlike a
     literal ``-1e10``, it does not overflow in half precision.
 
+    For an integer dtype it is half the most negative integer, as an ``int``.
+
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    return float(np.finfo(keras.backend.standardize_dtype(dtype)).min) / 2
+    try:
+        name = keras.backend.standardize_dtype(dtype)
+        kind = "f" if name == "bfloat16" else np.dtype(name).kind
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"dtype must be a numeric dtype such as 'float32', got {dtype!r}.") from err
+    if name == "bfloat16":
+        return float(np.finfo(np.float32).min) / 2
+    if kind == "f":
+        return float(np.finfo(name).min) / 2
+    if kind in "iu":
+        return int(np.iinfo(name).min) // 2
+    raise TypeError(f"dtype must be a float or integer dtype, got {dtype!r}.")
 
 
 def padding_mask(ids, pad_id=0):
@@ -77,11 +112,10 @@ def padding_mask(ids, pad_id=0):
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    ids = ops.convert_to_tensor(ids)
-    if len(ids.shape) != 2:
-        raise ValueError(f"ids must have shape (batch, T), got shape {tuple(ids.shape)}.")
-    if not isinstance(pad_id, (int, np.integer)) or isinstance(pad_id, bool):
-        raise TypeError(f"pad_id must be an int, got {pad_id!r}.")
+    ids = _numeric(ids, "ids")
+    check_shape(ids, "ids", ("batch", "T"))
+    if not _is_int(pad_id):
+        raise TypeError(f"pad_id must be an int, got {describe(pad_id)}.")
     return ops.not_equal(ids, pad_id)
 
 
@@ -94,10 +128,13 @@ def masked_mean(x, mask, axis=1):
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    x = ops.convert_to_tensor(x)
+    x = _numeric(x, "x")
+    if dtype_kind(x) != "f":  # the mean of integers is a float
+        x = ops.cast(x, keras.backend.floatx())
     _check_axis(axis, x)
     m = _float_mask(mask, x)
-    total = ops.sum(x * m, axis=1)
+    # where, not x * m: a NaN or inf at a padded position must not reach the sum
+    total = ops.sum(ops.where(ops.greater(m, 0), x, ops.zeros_like(x)), axis=1)
     count = ops.maximum(ops.sum(m, axis=1), ops.cast(1.0, x.dtype))
     return total / count
 
@@ -111,7 +148,7 @@ def masked_max(x, mask, axis=1):
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    x = ops.convert_to_tensor(x)
+    x = _numeric(x, "x")
     _check_axis(axis, x)
     m = _float_mask(mask, x)
     keep = ops.greater(m, 0)
@@ -131,9 +168,17 @@ def masked_softmax(logits, mask, axis=-1):
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    logits = ops.convert_to_tensor(logits)
-    mask = ops.convert_to_tensor(mask)
+    logits = as_tensor(logits, "logits")
+    check_dtype(logits, "logits", "float")
+    if mask is None:
+        raise ValueError("mask must be a mask of 0/1 or booleans (or use ops.softmax), got None.")
+    mask = as_tensor(mask, "mask")
+    check_dtype(mask, "mask", ("bool", "number"))
+    check_mask(mask, "mask")
     rank, m_rank = len(logits.shape), len(mask.shape)
+    if not _is_int(axis) or not -rank <= axis < rank:
+        raise ValueError(f"axis must be an axis of logits with shape {tuple(logits.shape)}, "
+                         f"got {describe(axis)}.")
     if axis not in (-1, rank - 1) and m_rank != rank:
         raise ValueError(
             f"a (batch, T) mask needs axis=-1; got axis={axis!r} for logits of shape "
@@ -177,12 +222,14 @@ def reverse_valid(x, lengths):
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
-    x = ops.convert_to_tensor(x)
-    if len(x.shape) < 2:
-        raise ValueError(f"x must have shape (batch, T, ...), got shape {tuple(x.shape)}.")
-    lengths = ops.convert_to_tensor(lengths)
-    if len(lengths.shape) != 1:
-        raise ValueError(f"lengths must have shape (batch,), got shape {tuple(lengths.shape)}.")
+    x = as_tensor(x, "x")
+    dims = {}
+    check_shape(x, "x", ("batch", "T", ...), dims)
+    lengths = as_tensor(lengths, "lengths")
+    check_dtype(lengths, "lengths", "number")
+    check_shape(lengths, "lengths", ("batch",), dims)
+    if x.shape[1] is not None:
+        check_int_range(lengths, "lengths", 0, int(x.shape[1]) + 1)
     lengths = ops.cast(lengths, "int32")
     t = ops.arange(ops.shape(x)[1], dtype="int32")[None, :]
     ell = lengths[:, None]
@@ -193,10 +240,8 @@ def reverse_valid(x, lengths):
 
 
 def _mask_lengths(mask):
-    m = ops.convert_to_tensor(mask)
-    if len(m.shape) == 3:
-        m = ops.squeeze(m, -1)
-    return ops.cast(ops.sum(ops.cast(m, "int32"), axis=1), "int32")
+    """Number of real positions per row of a checked ``(batch, T)`` mask."""
+    return ops.cast(ops.sum(ops.cast(mask, "int32"), axis=1), "int32")
 
 
 class _MaskedGlobalPooling1D(keras.layers.Layer):
@@ -211,8 +256,7 @@ class _MaskedGlobalPooling1D(keras.layers.Layer):
         self.supports_masking = True
 
     def call(self, inputs, mask=None):
-        if len(inputs.shape) != 3:
-            raise ValueError(f"inputs must have shape (batch, T, d), got {tuple(inputs.shape)}.")
+        check_shape(inputs, "inputs", ("batch", "T", "d"))
         return self._pool(inputs, mask)
 
     def compute_mask(self, inputs, mask=None):
@@ -305,8 +349,8 @@ class MaskedBiRNN(keras.layers.Layer):
             raise ValueError("rnn must have return_sequences=True, got return_sequences=False.")
         if rnn.go_backwards:
             raise ValueError("rnn must read forwards (go_backwards=False).")
-        if merge_mode not in ("concat", "sum"):
-            raise ValueError(f"merge_mode must be 'concat' or 'sum', got {merge_mode!r}.")
+        if merge_mode not in ("concat", "sum") or not isinstance(merge_mode, str):
+            raise ValueError(f"merge_mode must be 'concat' or 'sum', got {describe(merge_mode)}.")
         self.merge_mode = merge_mode
         self.forward_rnn = rnn
         config = rnn.get_config()
@@ -314,20 +358,28 @@ class MaskedBiRNN(keras.layers.Layer):
         self.backward_rnn = rnn.__class__.from_config(config)
 
     def build(self, input_shape):
+        if not isinstance(input_shape, (list, tuple)) or len(input_shape) != 2 or not all(
+                isinstance(s, (list, tuple)) for s in input_shape):
+            raise ValueError(f"inputs must be a list [x, mask] (MaskedBiRNN), got inputs of "
+                             f"shape {input_shape}.")
         x_shape = input_shape[0]
         self.forward_rnn.build(x_shape)
         self.backward_rnn.build(x_shape)
 
     def call(self, inputs):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError("MaskedBiRNN expects [x, mask] as its input.")
+            raise ValueError(
+                f"inputs must be a list [x, mask] (MaskedBiRNN), got {describe(inputs)}.")
         x, mask = inputs
-        if len(x.shape) != 3:
-            raise ValueError(f"x must have shape (batch, T, d), got {tuple(x.shape)}.")
-        m = _float_mask(mask, x)
+        check_shape(x, "x", ("batch", "T", "d"))
+        mask = _checked_mask(mask, x, prefix=True)
+        keep = ops.greater(ops.cast(mask, "int32"), 0)[..., None]
         lengths = _mask_lengths(mask)
-        forward = self.forward_rnn(x) * m
-        backward = reverse_valid(self.backward_rnn(reverse_valid(x, lengths)), lengths) * m
+        forward = self.forward_rnn(x)
+        backward = reverse_valid(self.backward_rnn(reverse_valid(x, lengths)), lengths)
+        # where, not * mask: whatever the padding holds (NaN) must not reach the output
+        forward = ops.where(keep, forward, ops.zeros_like(forward))
+        backward = ops.where(keep, backward, ops.zeros_like(backward))
         if self.merge_mode == "concat":
             return ops.concatenate([forward, backward], axis=-1)
         return forward + backward

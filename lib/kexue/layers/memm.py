@@ -22,11 +22,26 @@ import numpy as np
 from keras import ops
 from scipy.special import log_softmax
 
-from kexue._checks import check_int, check_positive
+from kexue._checks import (
+    as_array,
+    as_tensor,
+    check_bool,
+    check_choice,
+    check_dtype,
+    check_finite,
+    check_int,
+    check_positive,
+    check_shape,
+)
 from kexue.layers.crf import (
     PAD_LABEL,
     TaggingHead,
+    _check_lengths,
+    _check_set_trans,
     _float_mask,
+    _real_tags,
+    _required,
+    _zero_padding,
     check_chain_inputs,
     viterbi,
 )
@@ -44,17 +59,22 @@ def _rows(trans, tags, transpose: bool):
 
 
 def _check(emissions, trans, tags, mask):
+    """:func:`check_chain_inputs`, with ``trans`` either ``(K, K)`` or a low-rank pair."""
+    _required(tags=tags, trans=trans)
     if isinstance(trans, (tuple, list)):
         if len(trans) != 2:
-            raise ValueError("low-rank transitions must be a pair (L, R) with trans = L @ R.T.")
-        left, right = trans
+            raise ValueError(
+                f"trans must be a (K, K) matrix or a low-rank pair (L, R) with trans = L @ R.T, "
+                f"got a {type(trans).__name__} of {len(trans)} items.")
+        emissions, _, tags, mask = check_chain_inputs(emissions, None, tags, mask)
         k = emissions.shape[-1]
-        ls, rs = tuple(left.shape), tuple(right.shape)
-        if len(ls) != 2 or ls != rs or (k is not None and ls[0] != k):
-            raise ValueError(f"L and R must both have shape ({k}, rank); got {ls} and {rs}.")
-        check_chain_inputs(emissions, None, tags, mask)
-    else:
-        check_chain_inputs(emissions, trans, tags, mask)
+        left, right = (as_tensor(f, n) for f, n in zip(trans, ("L", "R")))
+        dims = {} if k is None else {"K": k}
+        for factor, name in ((left, "L"), (right, "R")):
+            check_dtype(factor, f"trans {name}", "number")
+            check_shape(factor, f"trans {name}", ("K", "rank"), dims)
+        return emissions, (left, right), tags, mask
+    return check_chain_inputs(emissions, trans, tags, mask)
 
 
 def memm_logits(emissions, tags, trans, mask=None, reverse: bool = False):
@@ -72,9 +92,11 @@ def memm_logits(emissions, tags, trans, mask=None, reverse: bool = False):
     Returns:
         ``(B, T, K)`` logits; step ``k``'s softmax is ``P(y_k | x, neighbour)``.
     """
-    _check(emissions, trans, tags, mask)
-    tags = ops.cast(tags, "int32")
+    reverse = check_bool(reverse, "reverse")
+    emissions, trans, tags, mask = _check(emissions, trans, tags, mask)
     m = _float_mask(mask, emissions)
+    emissions = _zero_padding(emissions, m)
+    tags = _real_tags(tags, m)
     if not reverse:
         extra = _rows(trans, tags[:, :-1], transpose=False)  # g[y_{k-1}, :] for k = 2..T
         extra = ops.concatenate([ops.zeros_like(emissions[:, :1]), ops.cast(extra, emissions.dtype)], axis=1)
@@ -92,8 +114,9 @@ def memm_nll(emissions, tags, trans, mask=None, bidirectional: bool = False, red
     ``reduction="sum"`` gives ``-log P(y)`` (per direction); ``"mean"`` divides by the
     number of real positions (the token average used by bert4keras).
     """
-    if reduction not in ("sum", "mean"):
-        raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}.")
+    check_choice(reduction, "reduction", ("sum", "mean"))
+    bidirectional = check_bool(bidirectional, "bidirectional")
+    emissions, trans, tags, mask = _check(emissions, trans, tags, mask)
     nll = -memm_sequence_log_prob(emissions, tags, trans, mask)
     if bidirectional:
         nll = 0.5 * (nll - memm_sequence_log_prob(emissions, tags, trans, mask, reverse=True))
@@ -104,11 +127,11 @@ def memm_nll(emissions, tags, trans, mask=None, bidirectional: bool = False, red
 
 def memm_sequence_log_prob(emissions, tags, trans, mask=None, reverse: bool = False):
     """``log P_MEMM(y | x)`` of the given paths, ``(B,)`` (one direction)."""
+    emissions, trans, tags, mask = _check(emissions, trans, tags, mask)
     m = _float_mask(mask, emissions)
-    tags = ops.cast(tags, "int32")
     logits = memm_logits(emissions, tags, trans, mask, reverse=reverse)
-    ce = keras.losses.sparse_categorical_crossentropy(tags, logits, from_logits=True)
-    return -ops.sum(ce * m, axis=-1)
+    ce = keras.losses.sparse_categorical_crossentropy(_real_tags(tags, m), logits, from_logits=True)
+    return -ops.sum(ops.where(ops.greater(m, 0), ce, ops.zeros_like(ce)), axis=-1)
 
 
 def memm_viterbi(emissions, trans, lengths=None, exact: bool = True):
@@ -124,8 +147,18 @@ def memm_viterbi(emissions, trans, lengths=None, exact: bool = True):
     Returns:
         A list of ``B`` int arrays.
     """
-    em = np.asarray(emissions, dtype=np.float64)
-    g = np.asarray(trans, dtype=np.float64)
+    exact = check_bool(exact, "exact")
+    em = as_array(emissions, "emissions", np.float64)
+    if em.ndim != 3 or 0 in em.shape:
+        raise ValueError(f"emissions must have shape (batch, time, tags) with no empty axis, "
+                         f"got shape {em.shape}.")
+    check_finite(em, "emissions", allow="-inf")
+    g = as_array(trans, "trans", np.float64)
+    if g.shape != (em.shape[2],) * 2:
+        raise ValueError(f"trans must have shape {(em.shape[2],) * 2} to match emissions of shape "
+                         f"{em.shape}, got shape {g.shape}.")
+    check_finite(g, "trans", allow="-inf")
+    lengths = _check_lengths(lengths, em.shape[0], em.shape[1])
     if not exact:
         return viterbi(em, g, lengths)[0]
     unary = np.zeros_like(em)
@@ -153,7 +186,7 @@ class MEMM(TaggingHead):
                  pad_label: int = PAD_LABEL, trans_initializer="zeros", lr_multiplier: float = 1.0,
                  **kwargs):
         super().__init__(num_tags, pad_label, **kwargs)
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = check_bool(bidirectional, "bidirectional")
         self.lr_multiplier = check_positive(lr_multiplier, "lr_multiplier")
         self.rank = None if rank is None else check_int(rank, "rank")
         if self.rank is not None and trans_initializer == "zeros":
@@ -180,7 +213,11 @@ class MEMM(TaggingHead):
 
     def set_transitions(self, trans):
         """Set the full-rank transition scores to ``trans`` ``(K, K)``."""
-        self._trans.assign(np.asarray(trans, dtype=self._trans.dtype) / self.lr_multiplier)
+        if self.rank is not None:
+            raise AttributeError("a low-rank MEMM has no full trans weight to set; set left and "
+                                 "right instead.")
+        self._trans.assign(_check_set_trans(trans, self.num_tags, self._trans.dtype)
+                           / self.lr_multiplier)
 
     def transitions(self):
         """The parameters as :func:`memm_logits` takes them: ``trans`` or ``(left, right)``."""
@@ -201,7 +238,7 @@ class MEMM(TaggingHead):
 
     def decode(self, emissions, lengths=None, exact: bool = True):
         """Left-to-right decoding (:func:`memm_viterbi`); a list of int arrays."""
-        return memm_viterbi(np.asarray(emissions), self.dense_transitions(), lengths, exact=exact)
+        return memm_viterbi(emissions, self.dense_transitions(), lengths, exact=exact)
 
     def get_config(self):
         return {

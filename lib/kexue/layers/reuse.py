@@ -18,10 +18,22 @@ from __future__ import annotations
 
 import keras
 
+from kexue._checks import describe
+
 
 def _check_functional(model, name="model"):
     if not isinstance(model, keras.Model):
-        raise TypeError(f"{name} must be a keras.Model, got {type(model).__name__}.")
+        raise TypeError(f"{name} must be a keras.Model, got {describe(model)}.")
+    if isinstance(model, keras.Sequential):
+        try:
+            if model.inputs:
+                return
+        except (AttributeError, ValueError):
+            pass
+        raise ValueError(
+            f"{name} (Sequential {model.name!r}) is not built, so its layers have no .output to "
+            "cut at: start it with keras.Input(shape), or call model.build(input_shape) first."
+        )
     try:
         model.inputs  # noqa: B018 - subclassed models have no symbolic graph
         if model.inputs is None:
@@ -34,12 +46,22 @@ def _check_functional(model, name="model"):
         ) from err
 
 
-def _layer(model, name):
+def _graph(model):
+    """The functional graph of a checked model: itself, or a built Sequential's graph."""
+    if isinstance(model, keras.Sequential):
+        inputs, outputs = model.inputs, model.outputs
+        return keras.Model(inputs[0] if len(inputs) == 1 else inputs,
+                           outputs[0] if len(outputs) == 1 else outputs, name=model.name)
+    return model
+
+
+def _layer(model, name, arg="layer_name"):
     if not isinstance(name, str):
-        raise TypeError(f"layer names must be strings, got {name!r}.")
+        raise TypeError(f"{arg} must be a layer name (a string), got {describe(name)}.")
     names = [layer.name for layer in model.layers]
     if name not in names:
-        raise ValueError(f"model {model.name!r} has no layer named {name!r}; layers: {names}.")
+        raise ValueError(f"{arg} must name a layer of model {model.name!r}, got {name!r}: no "
+                         f"layer named {name!r}; layers: {names}.")
     return model.get_layer(name)
 
 
@@ -55,8 +77,11 @@ def features_of(model, layer_names):
     Used in: book/keras/reusing-layers-and-models.md
     """
     _check_functional(model)
+    model = _graph(model)
     names = _as_list(layer_names)
-    outputs = [_layer(model, n).output for n in names]
+    if not names:
+        raise ValueError("layer_names must name at least one layer, got an empty list.")
+    outputs = [_layer(model, n, "layer_names").output for n in names]
     return keras.Model(model.input, outputs if isinstance(layer_names, (list, tuple))
                        else outputs[0], name=f"{model.name}_features")
 
@@ -73,10 +98,11 @@ def split_at(model, start):
     Used in: book/keras/reusing-layers-and-models.md
     """
     _check_functional(model)
+    model = _graph(model)
     names = _as_list(start)
     if not names:
-        raise ValueError("start must name at least one layer.")
-    cut = [_layer(model, n).output for n in names]
+        raise ValueError("start must name at least one layer, got an empty list.")
+    cut = [_layer(model, n, "start").output for n in names]
     cut_arg = cut if isinstance(start, (list, tuple)) else cut[0]
     outputs = model.outputs if len(model.outputs) > 1 else model.outputs[0]
     head = keras.Model(model.input, cut_arg, name=f"{model.name}_head")
@@ -96,7 +122,7 @@ def replace_layer(model, layer_name, new_layer):
     _check_functional(model)
     _layer(model, layer_name)
     if not isinstance(new_layer, keras.layers.Layer):
-        raise TypeError(f"new_layer must be a keras Layer, got {type(new_layer).__name__}.")
+        raise TypeError(f"new_layer must be a keras Layer, got {describe(new_layer)}.")
     return keras.models.clone_model(
         model, clone_function=lambda layer: new_layer if layer.name == layer_name else layer)
 
@@ -105,14 +131,16 @@ def insert_after(model, layer_name, new_layer):
     """``model``'s graph with ``new_layer`` applied to the output of ``layer_name``.
 
     Every consumer of that output now reads ``new_layer``'s output instead. All original
-    layers are shared with ``model``. Built on ``keras.models.clone_model(call_function=...)``.
+    layers are shared with ``model``. Built on ``keras.models.clone_model(call_function=...)``;
+    for a built ``Sequential`` the result is the equivalent functional model.
 
     Used in: book/keras/reusing-layers-and-models.md
     """
     _check_functional(model)
+    model = _graph(model)
     _layer(model, layer_name)
     if not isinstance(new_layer, keras.layers.Layer):
-        raise TypeError(f"new_layer must be a keras Layer, got {type(new_layer).__name__}.")
+        raise TypeError(f"new_layer must be a keras Layer, got {describe(new_layer)}.")
 
     def call(layer, *args, **kwargs):
         out = layer(*args, **kwargs)
@@ -129,7 +157,7 @@ def clone_with_weights(model):
     Used in: book/keras/reusing-layers-and-models.md
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"model must be a keras.Model, got {type(model).__name__}.")
+        raise TypeError(f"model must be a keras.Model, got {describe(model)}.")
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     return copy

@@ -1,0 +1,1123 @@
+"""Bad input to every public callable of kexue raises a clear error; valid input works.
+
+Every case calls one public callable with one bad argument and asserts the exception type and
+that the message names the argument (and, where given, what was expected). A meta-test
+enumerates the public callables of every module of the package (``__all__`` where a module has
+one, else its public names defined in the module) and fails when one has neither a case here
+nor an entry in ``NO_BAD_INPUT`` saying why none exists. The examples of issue 11 are here
+verbatim (``ISSUE``), and so is the valid input the issue found refused.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import pkgutil
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import kexue
+import numpy as np
+import pytest
+from kexue import (
+    capsules,
+    data,
+    geometry,
+    losses,
+    mechanics,
+    optimizers,
+    report,
+    runtime,
+    stats,
+    text,
+    training,
+    viz,
+)
+from kexue.layers import core, crf, masking, memm, reuse
+from numpy import arange, array, eye, full, nan, zeros
+
+BACKEND = keras.backend.backend()
+
+
+@dataclass(frozen=True)
+class Case:
+    target: str      # "module.name" of the public callable
+    arg: str         # the argument the message must name
+    call: Callable   # call(monkeypatch, tmp_path) makes the bad call
+    exc: type        # the exception type expected
+    match: str = ""  # a further regex the message must match (what was expected)
+    tf_only: bool = False
+    label: str = ""
+
+    @property
+    def id(self):
+        return f"{self.target.split('.', 1)[1]}:{self.label or self.arg}"
+
+
+CASES: list[Case] = []
+
+
+def case(target, arg, exc, match="", tf_only=False, label=""):
+    """Decorator-free registration: ``case(...)(lambda mp, tmp: ...)``."""
+    def register(fn):
+        CASES.append(Case(target, arg, fn, exc, match, tf_only, label))
+        return fn
+    return register
+
+
+def bad(target, arg, exc, fn, match="", label="", tf_only=False):
+    CASES.append(Case(target, arg, lambda mp, tmp: fn(), exc, match, tf_only, label))
+
+
+# ------------------------------------------------------------------ the inputs the cases share
+
+F = "float32"
+EM = zeros((2, 3, 4), F)              # emissions (B=2, T=3, K=4)
+TRANS = zeros((4, 4), F)
+TAGS = zeros((2, 3), "int32")
+MASK = array([[1, 1, 0], [1, 1, 1]], F)
+X3 = zeros((2, 5, 3), F)              # a padded batch (B=2, T=5, d=3)
+M5 = array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], F)
+
+
+def head(cls, **kw):
+    """A built tagging head with K = 4."""
+    layer = cls(4, **kw)
+    layer.build((None, None, 4))
+    return layer
+
+
+def seq_model(build=True):
+    model = keras.Sequential([keras.layers.Dense(3, name="a"), keras.layers.Dense(2, name="b")])
+    if build:
+        model.build((None, 4))
+    return model
+
+
+def functional():
+    x = keras.Input((4,))
+    return keras.Model(x, keras.layers.Dense(2, name="out")(keras.layers.Dense(3, name="a")(x)))
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.dense = keras.layers.Dense(2, name="a")
+
+    def call(self, x):
+        return self.dense(x)
+
+
+def idx_file(tmp):
+    path = tmp / "bad.gz"
+    import gzip
+
+    with gzip.open(path, "wb") as fh:
+        fh.write(b"\x01\x02\x03\x04")
+    return path
+
+
+def vocab():
+    return text.CharVocab(["a", "b"])
+
+
+# ----------------------------------------------------------------------- the issue's examples
+
+ISSUE = [
+    # data.sha256sum(f, chunk=0) returned the empty-file hash for any file
+    Case("kexue.data.sha256sum", "chunk", lambda mp, tmp: data.sha256sum(__file__, chunk=0),
+         ValueError, r"positive", label="issue-chunk0"),
+    # tags >= K: a finite CRF loss; the softmax and MEMM heads must raise the same clear error
+    Case("kexue.layers.crf.crf_nll", "tags",
+         lambda mp, tmp: crf.crf_nll(zeros((1, 3, 4)), full((1, 3), 7), zeros((4, 4))),
+         ValueError, r"integers in \[0, 4\), got 7", label="issue-tags>=K"),
+    Case("kexue.layers.crf.SoftmaxTagger", "tags",
+         lambda mp, tmp: head(crf.SoftmaxTagger).sequence_loss(zeros((1, 3, 4)), full((1, 3), 7)),
+         ValueError, r"integers in \[0, 4\), got 7", label="issue-tags>=K"),
+    Case("kexue.layers.memm.MEMM", "tags",
+         lambda mp, tmp: head(memm.MEMM).sequence_loss(zeros((1, 3, 4)), full((1, 3), 7)),
+         ValueError, r"integers in \[0, 4\), got 7", label="issue-tags>=K"),
+    Case("kexue.layers.crf.CRF", "tags",
+         lambda mp, tmp: head(crf.CRF).sequence_loss(zeros((1, 3, 4)), full((1, 3), 7)),
+         ValueError, r"integers in \[0, 4\), got 7", label="issue-tags>=K"),
+    Case("kexue.losses.SmoothedCrossentropy", "y_true",
+         lambda mp, tmp: losses.SmoothedCrossentropy(sparse=True)(array([0, 5]), zeros((2, 3))),
+         ValueError, r"\[0, 3\), got 5", label="issue-label>=n"),
+    # silent broadcasting
+    Case("kexue.layers.masking.reverse_valid", "lengths",
+         lambda mp, tmp: masking.reverse_valid(arange(6.).reshape(2, 3), array([3])),
+         ValueError, r"shape \(batch=2,\)", label="issue-broadcast"),
+    Case("kexue.capsules.margin_loss", "y_true",
+         lambda mp, tmp: capsules.margin_loss(eye(3), full((3, 1), .5)),
+         ValueError, r"shape \(batch=3, classes=1\) to match y_pred, got shape \(3, 3\)",
+         label="issue-broadcast"),
+    # a non-prefix mask that the CRF rejects
+    Case("kexue.layers.masking.MaskedBiRNN", "mask",
+         lambda mp, tmp: masking.MaskedBiRNN(keras.layers.GRU(2, return_sequences=True))(
+             [X3, array([[1, 0, 1, 0, 0], [1, 1, 1, 1, 1]], F)]),
+         ValueError, "prefix mask", label="issue-non-prefix"),
+    Case("kexue.layers.crf.viterbi_decode", "emissions",
+         lambda mp, tmp: crf.viterbi_decode(full((3, 4), nan), zeros((4, 4))),
+         ValueError, "NaN", label="issue-nan"),
+    Case("kexue.stats.angle_pdf", "theta", lambda mp, tmp: stats.angle_pdf(None, 3),
+         TypeError, "real numbers", label="issue-None"),
+    Case("kexue.text.decode_all", "batch_size",
+         lambda mp, tmp: text.decode_all([zeros((2, 4))], lambda e, n: [[0, 0]], batch_size=-1),
+         ValueError, ">= 1", label="issue-negative"),
+    Case("kexue.data.load_imdb", "maxlen", lambda mp, tmp: data.load_imdb(maxlen=True),
+         TypeError, "positive integer", label="issue-bool"),
+    Case("kexue.layers.memm.MEMM", "bidirectional",
+         lambda mp, tmp: memm.MEMM(4, bidirectional="no"), TypeError, "True or False",
+         label="issue-'no'"),
+    # obscure errors: a Python-list mask that is not a (batch, T) mask
+    Case("kexue.layers.crf.crf_log_norm", "mask",
+         lambda mp, tmp: crf.crf_log_norm(EM, TRANS, [[1, 1], [1, 1, 1]]),
+         TypeError, "array", label="issue-list-mask"),
+    Case("kexue.layers.masking.masked_mean", "mask",
+         lambda mp, tmp: masking.masked_mean(X3, [[1, 1, 0], [1, 1, 1]]),
+         ValueError, r"shape \(batch=2, T=5\)", label="issue-list-mask"),
+]
+CASES += ISSUE
+
+# ------------------------------------------------------------------------------ kexue.runtime
+
+case("kexue.runtime.scale", "KEXUE_SCALE", ValueError, "'smoke', 'book', 'full'")(
+    lambda mp, tmp: (mp.setenv("KEXUE_SCALE", "huge"), runtime.scale()))
+bad("kexue.runtime.pick", "full", TypeError, lambda: runtime.pick(smoke=1, book=2))
+bad("kexue.runtime.seed", "seed", ValueError, lambda: runtime.seed(-1), label="negative")
+bad("kexue.runtime.seed", "seed", ValueError, lambda: runtime.seed(1.5), label="float")
+bad("kexue.runtime.seed", "seed", ValueError, lambda: runtime.seed(True), label="bool")
+bad("kexue.runtime.glue", "name", ValueError, lambda: runtime.glue("two words", 1))
+bad("kexue.runtime.glue", "display", TypeError, lambda: runtime.glue("x", 1, display="yes"))
+
+# --------------------------------------------------------------------------------- kexue.data
+
+bad("kexue.data.DataFile", "name", TypeError, lambda: data.DataFile(3, "http://x", None))
+bad("kexue.data.DataFile", "sha256", ValueError, lambda: data.DataFile("a/b", "http://x", "xyz"))
+bad("kexue.data.sha256sum", "chunk", TypeError, lambda: data.sha256sum(__file__, chunk=1.5),
+    label="float")
+bad("kexue.data.sha256sum", "path", TypeError, lambda: data.sha256sum(None))
+bad("kexue.data.fetch", "name", KeyError, lambda: data.fetch("mnist/nope.gz"), "not a registered")
+bad("kexue.data.fetch", "name", TypeError, lambda: data.fetch(3), label="type")
+bad("kexue.data.fetch", "download", TypeError,
+    lambda: data.fetch("mnist/train-labels-idx1-ubyte.gz", download="no"))
+bad("kexue.data.read_idx", "path", TypeError, lambda: data.read_idx(None))
+case("kexue.data.read_idx", "path", ValueError, "unsigned-byte IDX", label="header")(
+    lambda mp, tmp: data.read_idx(idx_file(tmp)))
+bad("kexue.data.tokenize", "text", TypeError, lambda: data.tokenize(None))
+bad("kexue.data.tokenize", "text", TypeError, lambda: data.tokenize(b"bytes"), label="bytes")
+bad("kexue.data.load_imdb", "num_words", ValueError, lambda: data.load_imdb(num_words=3),
+    "> index_from=3")
+bad("kexue.data.load_imdb", "maxlen", ValueError, lambda: data.load_imdb(maxlen=0), label="zero")
+bad("kexue.data.load_imdb", "seed", ValueError, lambda: data.load_imdb(seed=-1))
+bad("kexue.data.load_imdb", "skip_top", TypeError, lambda: data.load_imdb(skip_top="1"))
+bad("kexue.data.load_icwb2", "corpus", ValueError, lambda: data.load_icwb2("xx"), "one of")
+bad("kexue.data.load_icwb2", "corpus", ValueError, lambda: data.load_icwb2(["pku"]),
+    label="list")
+bad("kexue.data.load_icwb2", "split", ValueError, lambda: data.load_icwb2("pku", "dev"))
+bad("kexue.data.load_cws", "test_fraction", ValueError, lambda: data.load_cws(test_fraction=1.0))
+bad("kexue.data.load_cws", "test_fraction", ValueError,
+    lambda: data.load_cws(test_fraction=nan), label="nan")
+bad("kexue.data.load_cws", "official", TypeError, lambda: data.load_cws(official="yes"))
+bad("kexue.data.load_cws", "corpus", ValueError, lambda: data.load_cws("xx"))
+bad("kexue.data.load_cws", "seed", ValueError, lambda: data.load_cws(seed=-3))
+
+# -------------------------------------------------------------------------------- kexue.stats
+
+bad("kexue.stats.angle_pdf", "theta", TypeError, lambda: stats.angle_pdf("abc", 3), label="str")
+bad("kexue.stats.angle_pdf", "theta", ValueError, lambda: stats.angle_pdf(nan, 3), "NaN",
+    label="nan")
+bad("kexue.stats.angle_pdf", "n", ValueError, lambda: stats.angle_pdf(1.0, 1), ">= 2")
+bad("kexue.stats.angle_cdf", "theta", ValueError, lambda: stats.angle_cdf([0.1, nan], 3), "NaN")
+bad("kexue.stats.angle_cdf", "n", TypeError, lambda: stats.angle_cdf(1.0, 2.5))
+bad("kexue.stats.angle_sf", "theta", ValueError, lambda: stats.angle_sf([nan], 3), "NaN")
+bad("kexue.stats.angle_sf", "n", ValueError, lambda: stats.angle_sf(1.0, 0))
+bad("kexue.stats.cos_pdf", "eta", TypeError, lambda: stats.cos_pdf(None, 3))
+bad("kexue.stats.cos_pdf", "n", TypeError, lambda: stats.cos_pdf(0.1, True))
+bad("kexue.stats.angle_variance", "n", ValueError, lambda: stats.angle_variance(1))
+bad("kexue.stats.angle_variance", "n", TypeError, lambda: stats.angle_variance(2.0),
+    label="float")
+bad("kexue.stats.angle_variance_quad", "n", ValueError, lambda: stats.angle_variance_quad(0))
+bad("kexue.stats.sample_cosines", "n", ValueError, lambda: stats.sample_cosines(1, 5))
+bad("kexue.stats.sample_cosines", "num", ValueError, lambda: stats.sample_cosines(3, -1))
+bad("kexue.stats.sample_cosines", "dist", ValueError,
+    lambda: stats.sample_cosines(3, 5, dist="cauchy"))
+bad("kexue.stats.sample_cosines", "chunk", ValueError, lambda: stats.sample_cosines(3, 5, chunk=0))
+bad("kexue.stats.sample_cosines", "seed", ValueError, lambda: stats.sample_cosines(3, 5, seed=-2))
+bad("kexue.stats.sample_angles", "num", TypeError, lambda: stats.sample_angles(3, 2.0))
+bad("kexue.stats.sample_angles", "dist", ValueError, lambda: stats.sample_angles(3, 2, dist=None))
+bad("kexue.stats.laplace_curvature", "at", ValueError, lambda: stats.laplace_curvature(3, at=0.0))
+bad("kexue.stats.laplace_curvature", "at", ValueError, lambda: stats.laplace_curvature(3, at=nan),
+    label="nan")
+bad("kexue.stats.laplace_curvature", "n", ValueError, lambda: stats.laplace_curvature(1))
+
+# ----------------------------------------------------------------------------- kexue.training
+
+bad("kexue.training.GradientAccumulator", "steps", ValueError,
+    lambda: training.GradientAccumulator(keras.optimizers.SGD(), steps=0))
+bad("kexue.training.GradientAccumulator", "steps", TypeError,
+    lambda: training.GradientAccumulator(keras.optimizers.SGD(), steps=1.5), label="float")
+bad("kexue.training.GradientAccumulator", "optimizer", TypeError,
+    lambda: training.GradientAccumulator("adam", steps=2))
+
+
+def _grads(**kw):
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    args = dict(model=model, loss_fn=keras.losses.MeanSquaredError(), x=zeros((4, 2), F),
+                y=zeros((4, 1), F), sizes=[2, 2])
+    args.update(kw)
+    return training.average_micro_batch_grads(**args)
+
+
+bad("kexue.training.average_micro_batch_grads", "sizes", ValueError, lambda: _grads(sizes=[0, 4]),
+    "positive", tf_only=True)
+bad("kexue.training.average_micro_batch_grads", "sizes", ValueError,
+    lambda: _grads(sizes=[1.5, 2.5]), "positive", label="float", tf_only=True)
+bad("kexue.training.average_micro_batch_grads", "sizes", ValueError, lambda: _grads(sizes=[1, 2]),
+    "add up", label="sum", tf_only=True)
+bad("kexue.training.average_micro_batch_grads", "weighting", ValueError,
+    lambda: _grads(weighting="median"), tf_only=True)
+bad("kexue.training.average_micro_batch_grads", "loss_fn", TypeError,
+    lambda: _grads(loss_fn="mse"), tf_only=True)
+bad("kexue.training.BatchLossHistory", "key", TypeError, lambda: training.BatchLossHistory(3))
+bad("kexue.training.recompute", "fn", TypeError, lambda: training.recompute(3), "callable")
+bad("kexue.training.Recompute", "enabled", TypeError,
+    lambda: training.Recompute(keras.layers.Dense(2), enabled="yes"))
+bad("kexue.training.Recompute", "preserve_rng_state", TypeError,
+    lambda: training.Recompute(keras.layers.Dense(2), preserve_rng_state=1))
+bad("kexue.training.Recompute", "layer", TypeError, lambda: training.Recompute("dense"))
+bad("kexue.training.residual_block", "width", ValueError, lambda: training.residual_block(0))
+bad("kexue.training.residual_block", "dropout", ValueError,
+    lambda: training.residual_block(4, dropout=1.0))
+bad("kexue.training.residual_block", "dropout", TypeError,
+    lambda: training.residual_block(4, dropout="0.1"), label="str")
+bad("kexue.training.residual_mlp", "mode", ValueError,
+    lambda: training.residual_mlp(4, 2, 1, 4, mode="all"))
+bad("kexue.training.residual_mlp", "depth", ValueError, lambda: training.residual_mlp(4, 2, 0, 4))
+bad("kexue.training.residual_mlp", "dropout", ValueError,
+    lambda: training.residual_mlp(4, 2, 1, 4, dropout=nan))
+bad("kexue.training.residual_mlp", "preserve_rng_state", TypeError,
+    lambda: training.residual_mlp(4, 2, 1, 4, preserve_rng_state="no"))
+bad("kexue.training.peak_rss_mb", "batches", ValueError, lambda: training.peak_rss_mb("none", [0]))
+bad("kexue.training.peak_rss_mb", "batches", ValueError, lambda: training.peak_rss_mb("none", 8),
+    label="int")
+bad("kexue.training.peak_rss_mb", "mode", ValueError, lambda: training.peak_rss_mb("x", [8]))
+bad("kexue.training.peak_rss_mb", "depth", ValueError,
+    lambda: training.peak_rss_mb("none", [8], depth=0))
+bad("kexue.training.peak_rss_mb", "timeout", ValueError,
+    lambda: training.peak_rss_mb("none", [8], timeout=-1))
+bad("kexue.training.max_batch_under", "cap_mb", ValueError,
+    lambda: training.max_batch_under(nan, [1, 2], [10, 20]))
+bad("kexue.training.max_batch_under", "peaks_mb", ValueError,
+    lambda: training.max_batch_under(100, [1, 2], [10, nan]))
+bad("kexue.training.max_batch_under", "batches", ValueError,
+    lambda: training.max_batch_under(100, [1, 1], [10, 20]), "distinct")
+bad("kexue.training.peak_rss_curves", "modes", ValueError,
+    lambda: training.peak_rss_curves("none", [8]))
+bad("kexue.training.peak_rss_curves", "modes", ValueError,
+    lambda: training.peak_rss_curves(["x"], [8]), label="unknown")
+bad("kexue.training.peak_rss_curves", "workers", ValueError,
+    lambda: training.peak_rss_curves(["none"], [8], workers=0))
+
+# --------------------------------------------------------------------------- kexue.optimizers
+
+bad("kexue.optimizers.idiv", "C", ValueError,
+    lambda: optimizers.idiv(-np.ones((2, 2)), np.ones(2), np.ones(2)))
+bad("kexue.optimizers.idiv", "a", ValueError,
+    lambda: optimizers.idiv(np.ones((2, 2)), np.ones(3), np.ones(2)), "shapes")
+bad("kexue.optimizers.idiv", "a", ValueError,
+    lambda: optimizers.idiv(np.ones((2, 2)), array([1, nan]), np.ones(2)), label="nan")
+bad("kexue.optimizers.idiv", "b", ValueError,
+    lambda: optimizers.idiv(np.ones((2, 2)), np.ones(2), zeros(2)), "positive")
+bad("kexue.optimizers.rank1_idiv", "C", ValueError, lambda: optimizers.rank1_idiv(np.ones(3)))
+bad("kexue.optimizers.rank1_idiv", "C", ValueError, lambda: optimizers.rank1_idiv(zeros((2, 2))),
+    "positive total", label="zero")
+bad("kexue.optimizers.rank1_idiv", "C", ValueError,
+    lambda: optimizers.rank1_idiv(full((2, 2), nan)), label="nan")
+bad("kexue.optimizers.rank1_idiv", "C", TypeError, lambda: optimizers.rank1_idiv("C"),
+    label="str")
+bad("kexue.optimizers.ema_weights", "betas", ValueError, lambda: optimizers.ema_weights([]))
+bad("kexue.optimizers.ema_weights", "betas", ValueError, lambda: optimizers.ema_weights([1.5]),
+    r"\[0, 1\]", label="range")
+bad("kexue.optimizers.ema_weights", "betas", ValueError, lambda: optimizers.ema_weights([nan]),
+    label="nan")
+bad("kexue.optimizers.slot_floats", "optimizer", TypeError, lambda: optimizers.slot_floats("adam"))
+bad("kexue.optimizers.slot_floats", "optimizer", ValueError,
+    lambda: optimizers.slot_floats(keras.optimizers.Adam()), "not built", label="unbuilt")
+bad("kexue.optimizers.AdaFactor", "decay_c", ValueError, lambda: optimizers.AdaFactor(decay_c=0))
+bad("kexue.optimizers.AdaFactor", "decay_c", TypeError, lambda: optimizers.AdaFactor(decay_c="1"),
+    label="str")
+bad("kexue.optimizers.AdaFactor", "relative_step", TypeError,
+    lambda: optimizers.AdaFactor(relative_step="yes"))
+bad("kexue.optimizers.AdaFactor", "beta1", ValueError, lambda: optimizers.AdaFactor(beta1=1.0))
+bad("kexue.optimizers.AdaFactor", "epsilon1", ValueError,
+    lambda: optimizers.AdaFactor(epsilon1=-1.0))
+bad("kexue.optimizers.AdaFactor", "clip_threshold", ValueError,
+    lambda: optimizers.AdaFactor(clip_threshold=0.0))
+bad("kexue.optimizers.AdaFactor", "min_dim_size_to_factor", ValueError,
+    lambda: optimizers.AdaFactor(min_dim_size_to_factor=-1))
+bad("kexue.optimizers.AdaFactor", "learning_rate", ValueError,
+    lambda: optimizers.AdaFactor(learning_rate=-1.0))
+
+# ------------------------------------------------------------------------- kexue.layers.core
+
+bad("kexue.layers.core.TwoDense", "hidden_dim", ValueError, lambda: core.TwoDense(0, 3))
+bad("kexue.layers.core.TwoDense", "output_dim", TypeError, lambda: core.TwoDense(3, 2.5))
+bad("kexue.layers.core.TwoDense", "hidden_activation", ValueError,
+    lambda: core.TwoDense(3, 3, hidden_activation="nope"))
+bad("kexue.layers.core.ClassCenters", "num_classes", ValueError, lambda: core.ClassCenters(0, 2))
+bad("kexue.layers.core.ClassCenters", "features", ValueError,
+    lambda: core.ClassCenters(3, 2)([zeros((2, 5), F), zeros(2, "int32")]),
+    r"shape \(batch, feature_dim=2\)")
+bad("kexue.layers.core.ClassCenters", "labels", ValueError,
+    lambda: core.ClassCenters(3, 2)([zeros((2, 2), F), array([0, 5])]), r"\[0, 3\), got 5",
+    label="range")
+bad("kexue.layers.core.ClassCenters", "labels", ValueError,
+    lambda: core.ClassCenters(3, 2)([zeros((2, 2), F), array([0, 1, 2])]), "batch=2",
+    label="batch")
+bad("kexue.layers.core.ClassCenters", "inputs", ValueError,
+    lambda: core.ClassCenters(3, 2)(zeros((2, 2), F)), r"\[features, labels\]")
+bad("kexue.layers.core.TiedDense", "embedding", TypeError,
+    lambda: core.TiedDense(keras.layers.Dense(3)))
+bad("kexue.layers.core.TiedDense", "inputs", ValueError,
+    lambda: core.TiedDense(keras.layers.Embedding(5, 4))(zeros((2, 3), F)), "output_dim")
+bad("kexue.layers.core.TiedDense", "use_bias", TypeError,
+    lambda: core.TiedDense(keras.layers.Embedding(5, 4), use_bias="no"))
+bad("kexue.layers.core.TiedDense", "activation", ValueError,
+    lambda: core.TiedDense(keras.layers.Embedding(5, 4), activation="nope"))
+
+# -------------------------------------------------------------------------- kexue.layers.crf
+
+C = "kexue.layers.crf."
+bad(C + "check_chain_inputs", "emissions", ValueError, lambda: crf.check_chain_inputs(zeros((3, 4))),
+    r"shape \(batch, time, tags\)")
+bad(C + "check_chain_inputs", "emissions", TypeError,
+    lambda: crf.check_chain_inputs(zeros((2, 3, 4), "int32")), "float", label="dtype")
+bad(C + "check_chain_inputs", "emissions", ValueError,
+    lambda: crf.check_chain_inputs(zeros((2, 0, 4), F)), "one time step", label="empty")
+bad(C + "check_chain_inputs", "trans", ValueError,
+    lambda: crf.check_chain_inputs(EM, zeros((3, 3))), r"\(tags=4, tags=4\)")
+bad(C + "check_chain_inputs", "mask", ValueError,
+    lambda: crf.check_chain_inputs(EM, mask=array([[1, 0, 1], [1, 1, 1]])), "prefix")
+bad(C + "check_chain_inputs", "tags", ValueError,
+    lambda: crf.check_chain_inputs(EM, tags=full((2, 3), 4)), r"\[0, 4\)")
+bad(C + "check_chain_inputs", "tags", ValueError,
+    lambda: crf.check_chain_inputs(EM, tags=full((2, 3), -1), mask=MASK), r"\[0, 4\)",
+    label="negative")
+bad(C + "mask_from_labels", "y_true", ValueError, lambda: crf.mask_from_labels(zeros((2, 3, 1))))
+bad(C + "mask_from_labels", "pad_label", TypeError,
+    lambda: crf.mask_from_labels(TAGS, pad_label=-1.5))
+bad(C + "mask_from_labels", "y_true", TypeError, lambda: crf.mask_from_labels("abc"), label="str")
+bad(C + "crf_path_score", "tags", ValueError,
+    lambda: crf.crf_path_score(EM, zeros((2, 4), "int32"), TRANS), r"\(batch=2, time=3\)")
+bad(C + "crf_path_score", "tags", ValueError,
+    lambda: crf.crf_path_score(EM, array([[0, 1, 2], [3, 4, 0]]), TRANS), r"got 4",
+    label="range")
+bad(C + "crf_path_score", "tags", ValueError,
+    lambda: crf.crf_path_score(EM, full((2, 3), 0.5), TRANS), r"integers", label="fraction")
+bad(C + "crf_log_norm", "trans", ValueError, lambda: crf.crf_log_norm(EM, zeros((4, 3))))
+bad(C + "crf_log_norm", "trans", TypeError, lambda: crf.crf_log_norm(EM, None), label="None")
+bad(C + "crf_path_score", "tags", TypeError, lambda: crf.crf_path_score(EM, None, TRANS),
+    label="None")
+bad(C + "viterbi_decode", "trans", ValueError,
+    lambda: crf.viterbi_decode(EM, full((4, 4), nan)), "NaN", label="nan")
+bad(C + "crf_nll", "mask", ValueError,
+    lambda: crf.crf_nll(zeros((0, 3, 4), F), zeros((0, 3), "int32"), TRANS, MASK),
+    r"\(batch=0, time=3\) to match emissions", label="batch")
+bad(C + "crf_log_norm", "mask", ValueError,
+    lambda: crf.crf_log_norm(EM, TRANS, array([[0, 0, 0], [1, 1, 1]])), "real position")
+bad(C + "crf_log_norm", "emissions", TypeError, lambda: crf.crf_log_norm(None, TRANS), label="None")
+bad(C + "crf_nll", "mask", ValueError, lambda: crf.crf_nll(EM, TAGS, TRANS, zeros((3, 3))),
+    r"\(batch=2, time=3\)")
+bad(C + "crf_marginals", "emissions", TypeError, lambda: crf.crf_marginals(None, TRANS))
+bad(C + "crf_marginals", "mask", ValueError,
+    lambda: crf.crf_marginals(EM, TRANS, full((2, 3), 2.0)), "0/1")
+bad(C + "viterbi", "lengths", ValueError, lambda: crf.viterbi(EM, TRANS, [0, 3]), r"\[1, 4\)")
+bad(C + "viterbi", "lengths", ValueError, lambda: crf.viterbi(EM, TRANS, [1.5, 3]), "integers",
+    label="fraction")
+bad(C + "viterbi", "pairwise", ValueError, lambda: crf.viterbi(EM, zeros((3, 3))))
+bad(C + "viterbi", "unary", ValueError, lambda: crf.viterbi(full((1, 2, 2), nan), zeros((2, 2))),
+    "NaN")
+bad(C + "viterbi", "unary", ValueError, lambda: crf.viterbi(zeros((1, 0, 2)), zeros((2, 2))),
+    "empty", label="empty")
+bad(C + "viterbi_decode", "lengths", ValueError,
+    lambda: crf.viterbi_decode(EM, TRANS, lengths=[0, 3]))
+bad(C + "viterbi_decode", "lengths", ValueError,
+    lambda: crf.viterbi_decode(EM, TRANS, lengths=[3]), r"shape \(2,\)", label="count")
+bad(C + "viterbi_decode", "allowed_start", ValueError,
+    lambda: crf.viterbi_decode(EM, TRANS, allowed_start=[7]), r"\[0, 4\)")
+bad(C + "viterbi_decode", "allowed_end", TypeError,
+    lambda: crf.viterbi_decode(EM, TRANS, allowed_end=3))
+bad(C + "viterbi_decode", "trans", ValueError, lambda: crf.viterbi_decode(EM, zeros((3, 3))))
+bad(C + "all_paths", "length", ValueError, lambda: crf.all_paths(0, 3))
+bad(C + "all_paths", "num_tags", TypeError, lambda: crf.all_paths(3, 1.5))
+bad(C + "brute_force_scores", "emissions", ValueError,
+    lambda: crf.brute_force_scores(EM, TRANS), r"\(time, tags\)")
+bad(C + "brute_force_scores", "trans", ValueError,
+    lambda: crf.brute_force_scores(zeros((3, 4)), zeros((3, 3))))
+bad(C + "TaggingHead", "num_tags", ValueError, lambda: crf.TaggingHead(1), ">= 2")
+bad(C + "TaggingHead", "pad_label", ValueError, lambda: crf.TaggingHead(4, pad_label=0),
+    "outside")
+bad(C + "TaggingHead", "pad_label", ValueError, lambda: crf.TaggingHead(4, pad_label=-1.5),
+    label="float")
+bad(C + "SoftmaxTagger", "y_true", ValueError,
+    lambda: head(crf.SoftmaxTagger).loss(full((2, 3), 4), EM), r"\[0, 4\)", label="loss")
+bad(C + "SoftmaxTagger", "y_pred", ValueError,
+    lambda: head(crf.SoftmaxTagger).loss(TAGS, zeros((2, 3, 5), F)), r"tags=4", label="width")
+bad(C + "SoftmaxTagger", "lengths", ValueError,
+    lambda: head(crf.SoftmaxTagger).decode(EM, lengths=[9, 1]), label="decode")
+bad(C + "TaggingLoss", "head", TypeError, lambda: crf.TaggingLoss("crf"))
+bad(C + "TaggingLoss", "head", ValueError,
+    lambda: crf.TaggingLoss(crf.CRF(4))(TAGS, EM), "not built", label="unbuilt")
+bad(C + "TaggingLoss", "y_true", ValueError,
+    lambda: crf.TaggingLoss(head(crf.SoftmaxTagger))(full((2, 3), 4), EM), r"\[0, 4\)",
+    label="range")
+bad(C + "CRF", "lr_multiplier", ValueError, lambda: crf.CRF(4, lr_multiplier=0))
+bad(C + "CRF", "num_tags", TypeError, lambda: crf.CRF("4"))
+bad(C + "CRF", "trans", ValueError, lambda: head(crf.CRF).set_transitions(zeros((3, 3))),
+    label="set_transitions")
+bad(C + "CRF", "y_true", ValueError, lambda: head(crf.CRF).loss(full((2, 3), 9), EM),
+    r"\[0, 4\)", label="loss")
+bad(C + "CRF", "allowed_start", ValueError,
+    lambda: head(crf.CRF).decode(EM, allowed_start=[4]), label="decode")
+
+# ---------------------------------------------------------------------- kexue.layers.masking
+
+M = "kexue.layers.masking."
+bad(M + "very_negative", "dtype", TypeError, lambda: masking.very_negative("string"))
+bad(M + "very_negative", "dtype", TypeError, lambda: masking.very_negative("bool"), label="bool")
+bad(M + "very_negative", "dtype", TypeError, lambda: masking.very_negative(3), label="int")
+bad(M + "padding_mask", "ids", ValueError, lambda: masking.padding_mask(zeros(3)))
+bad(M + "padding_mask", "pad_id", TypeError, lambda: masking.padding_mask(TAGS, pad_id=0.5))
+bad(M + "padding_mask", "ids", TypeError, lambda: masking.padding_mask([["a", "b"]]), label="str")
+bad(M + "masked_mean", "axis", ValueError, lambda: masking.masked_mean(X3, M5, axis=2))
+bad(M + "masked_mean", "axis", ValueError, lambda: masking.masked_mean(X3, M5, axis=True),
+    label="bool")
+bad(M + "masked_mean", "mask", ValueError, lambda: masking.masked_mean(X3, M5 * 2), "0/1",
+    label="values")
+bad(M + "masked_mean", "mask", ValueError, lambda: masking.masked_mean(X3, None), label="None")
+bad(M + "masked_mean", "x", TypeError, lambda: masking.masked_mean(zeros((2, 5), bool), M5),
+    label="bool")
+bad(M + "masked_max", "mask", ValueError, lambda: masking.masked_max(X3, np.ones((2, 5, 3, 1))),
+    r"\(batch, T\)")
+bad(M + "masked_max", "mask", ValueError, lambda: masking.masked_max(X3, np.ones((3, 5))),
+    r"batch=2", label="batch")
+bad(M + "masked_max", "x", ValueError, lambda: masking.masked_max(zeros(5, F), M5), label="rank")
+bad(M + "masked_softmax", "mask", ValueError,
+    lambda: masking.masked_softmax(zeros((2, 5), F), np.ones((2, 4))))
+bad(M + "masked_softmax", "logits", TypeError,
+    lambda: masking.masked_softmax(zeros((2, 5), "int32"), M5), "float")
+bad(M + "masked_softmax", "axis", ValueError,
+    lambda: masking.masked_softmax(zeros((2, 5), F), M5, axis="1"))
+bad(M + "masked_softmax", "mask", ValueError,
+    lambda: masking.masked_softmax(zeros((2, 5), F), M5 - 0.5), "0/1", label="values")
+bad(M + "reverse_valid", "lengths", ValueError, lambda: masking.reverse_valid(X3, [2, 6]),
+    r"\[0, 6\)", label="range")
+bad(M + "reverse_valid", "lengths", ValueError, lambda: masking.reverse_valid(X3, [2.5, 1]),
+    "integers", label="fraction")
+bad(M + "reverse_valid", "x", ValueError, lambda: masking.reverse_valid(zeros(3), [1]))
+bad(M + "reverse_valid", "lengths", ValueError, lambda: masking.reverse_valid(X3, np.ones((2, 1))),
+    label="rank")
+bad(M + "MaskedGlobalAveragePooling1D", "inputs", ValueError,
+    lambda: masking.MaskedGlobalAveragePooling1D()(zeros((2, 3), F)), r"\(batch, T, d\)")
+bad(M + "MaskedGlobalAveragePooling1D", "mask", ValueError,
+    lambda: masking.MaskedGlobalAveragePooling1D()(X3, mask=np.ones((2, 4))), "T=5")
+bad(M + "MaskedGlobalMaxPooling1D", "inputs", ValueError,
+    lambda: masking.MaskedGlobalMaxPooling1D()(zeros((2, 3), F)))
+bad(M + "MaskedGlobalMaxPooling1D", "mask", ValueError,
+    lambda: masking.MaskedGlobalMaxPooling1D()(X3, mask=full((2, 5), 3.0)), "0/1")
+bad(M + "MaskedSoftmax", "mask", ValueError,
+    lambda: masking.MaskedSoftmax()(zeros((2, 5), F), mask=np.ones((2, 4))))
+bad(M + "MaskedBiRNN", "rnn", ValueError, lambda: masking.MaskedBiRNN(keras.layers.LSTM(3)),
+    "return_sequences")
+bad(M + "MaskedBiRNN", "rnn", TypeError, lambda: masking.MaskedBiRNN(keras.layers.Dense(3)),
+    label="type")
+bad(M + "MaskedBiRNN", "merge_mode", ValueError,
+    lambda: masking.MaskedBiRNN(keras.layers.LSTM(3, return_sequences=True), merge_mode="mul"))
+bad(M + "MaskedBiRNN", "inputs", ValueError,
+    lambda: masking.MaskedBiRNN(keras.layers.GRU(2, return_sequences=True))(X3), r"\[x, mask\]")
+bad(M + "MaskedBiRNN", "mask", ValueError,
+    lambda: masking.MaskedBiRNN(keras.layers.GRU(2, return_sequences=True))(
+        [X3, np.ones((2, 4))]), "T=5", label="shape")
+
+# ------------------------------------------------------------------------- kexue.layers.memm
+
+E = "kexue.layers.memm."
+bad(E + "memm_logits", "trans R", ValueError,
+    lambda: memm.memm_logits(EM, TAGS, (zeros((4, 2)), zeros((4, 1)))), r"rank=2")
+bad(E + "memm_logits", "trans", ValueError,
+    lambda: memm.memm_logits(EM, TAGS, (zeros((4, 2)),)), "pair", label="pair")
+bad(E + "memm_logits", "reverse", TypeError,
+    lambda: memm.memm_logits(EM, TAGS, TRANS, reverse="yes"))
+bad(E + "memm_logits", "tags", ValueError, lambda: memm.memm_logits(EM, full((2, 3), 7), TRANS),
+    r"\[0, 4\)")
+bad(E + "memm_nll", "tags", TypeError, lambda: memm.memm_nll(EM, None, TRANS), label="None")
+bad(E + "memm_nll", "reduction", ValueError,
+    lambda: memm.memm_nll(EM, TAGS, TRANS, reduction="avg"))
+bad(E + "memm_nll", "bidirectional", TypeError,
+    lambda: memm.memm_nll(EM, TAGS, TRANS, bidirectional="yes"))
+bad(E + "memm_nll", "tags", ValueError, lambda: memm.memm_nll(EM, full((2, 3), 4), TRANS, MASK),
+    r"\[0, 4\)")
+bad(E + "memm_sequence_log_prob", "mask", ValueError,
+    lambda: memm.memm_sequence_log_prob(EM, TAGS, TRANS, array([[1, 0, 1], [1, 1, 1]])), "prefix")
+bad(E + "memm_sequence_log_prob", "tags", ValueError,
+    lambda: memm.memm_sequence_log_prob(EM, zeros((2, 2), "int32"), TRANS), "time=3")
+bad(E + "memm_viterbi", "emissions", ValueError,
+    lambda: memm.memm_viterbi(full((1, 2, 4), nan), TRANS), "NaN")
+bad(E + "memm_viterbi", "exact", TypeError, lambda: memm.memm_viterbi(EM, TRANS, exact="yes"))
+bad(E + "memm_viterbi", "lengths", ValueError, lambda: memm.memm_viterbi(EM, TRANS, [0, 1]))
+bad(E + "memm_viterbi", "trans", ValueError, lambda: memm.memm_viterbi(EM, zeros((3, 3))))
+bad(E + "MEMM", "rank", ValueError, lambda: memm.MEMM(4, rank=0))
+bad(E + "MEMM", "lr_multiplier", ValueError, lambda: memm.MEMM(4, lr_multiplier=-1.0))
+bad(E + "MEMM", "bidirectional", TypeError, lambda: memm.MEMM(4, bidirectional=1), label="int")
+bad(E + "MEMM", "y_true", ValueError, lambda: head(memm.MEMM).loss(full((2, 3), 5), EM),
+    r"\[0, 4\)", label="loss")
+bad(E + "MEMM", "lengths", ValueError, lambda: head(memm.MEMM).decode(EM, lengths=[4, 1]),
+    label="decode")
+
+# ------------------------------------------------------------------------ kexue.layers.reuse
+
+R = "kexue.layers.reuse."
+bad(R + "features_of", "model", TypeError, lambda: reuse.features_of("model", "a"))
+bad(R + "features_of", "model", ValueError, lambda: reuse.features_of(seq_model(False), "a"),
+    "not built", label="unbuilt")
+bad(R + "features_of", "model", TypeError, lambda: reuse.features_of(Subclassed(), "a"),
+    "not a functional model", label="subclassed")
+bad(R + "features_of", "layer_names", ValueError, lambda: reuse.features_of(functional(), []))
+bad(R + "features_of", "layer_names", TypeError, lambda: reuse.features_of(functional(), [3]),
+    label="int")
+bad(R + "features_of", "layer_names", ValueError, lambda: reuse.features_of(functional(), "nope"),
+    "no layer named", label="missing")
+bad(R + "split_at", "start", ValueError, lambda: reuse.split_at(functional(), []))
+bad(R + "split_at", "start", TypeError, lambda: reuse.split_at(seq_model(), 0), label="int")
+bad(R + "split_at", "start", ValueError, lambda: reuse.split_at(seq_model(), "nope"),
+    "no layer named", label="missing")
+bad(R + "replace_layer", "new_layer", TypeError,
+    lambda: reuse.replace_layer(functional(), "a", "dense"))
+bad(R + "replace_layer", "layer_name", ValueError,
+    lambda: reuse.replace_layer(functional(), "nope", keras.layers.Dense(3)), "no layer named")
+bad(R + "insert_after", "new_layer", TypeError, lambda: reuse.insert_after(seq_model(), "a", None))
+bad(R + "insert_after", "layer_name", TypeError,
+    lambda: reuse.insert_after(functional(), 3, keras.layers.Dense(3)))
+bad(R + "clone_with_weights", "model", TypeError, lambda: reuse.clone_with_weights("model"))
+
+# -------------------------------------------------------------------------------- kexue.text
+
+T = "kexue.text."
+bad(T + "words_to_tags", "words", TypeError, lambda: text.words_to_tags("中国人"))
+bad(T + "words_to_tags", "words", ValueError, lambda: text.words_to_tags(["a", ""]), "empty",
+    label="empty")
+bad(T + "words_to_tags", "words", TypeError, lambda: text.words_to_tags([1, 2]), label="ints")
+bad(T + "tags_to_words", "tags", ValueError, lambda: text.tags_to_words("abc", [0, 1]),
+    "same length")
+bad(T + "tags_to_words", "tags", ValueError, lambda: text.tags_to_words("ab", [0, 7]),
+    r"\[0, 4\)", label="range")
+bad(T + "illegal_transitions", "tags", ValueError, lambda: text.illegal_transitions([0, 5]))
+bad(T + "illegal_transitions", "check_ends", TypeError,
+    lambda: text.illegal_transitions([0, 0], check_ends="no"))
+bad(T + "chunk_words", "maxlen", ValueError, lambda: text.chunk_words(["ab"], 0))
+bad(T + "chunk_words", "words", TypeError, lambda: text.chunk_words("abc", 2))
+bad(T + "CharVocab", "chars", TypeError, lambda: text.CharVocab("ab"))
+bad(T + "CharVocab", "chars", ValueError, lambda: text.CharVocab(["ab"]), label="multi-char")
+bad(T + "CharVocab", "min_count", ValueError, lambda: text.CharVocab.fit([["a"]], min_count=0),
+    label="fit")
+bad(T + "CharVocab", "text", TypeError, lambda: vocab().encode(3), label="encode")
+bad(T + "encode_batch", "vocab", TypeError, lambda: text.encode_batch(None, [["a"]]))
+bad(T + "encode_batch", "sentences", ValueError, lambda: text.encode_batch(vocab(), []))
+bad(T + "encode_batch", "maxlen", ValueError,
+    lambda: text.encode_batch(vocab(), [["ab", "a"]], maxlen=2), "more than maxlen")
+bad(T + "encode_batch", "pad_label", ValueError,
+    lambda: text.encode_batch(vocab(), [["a"]], pad_label=0))
+bad(T + "seg_scores", "pred", ValueError, lambda: text.seg_scores([["a"]], [["a"], ["b"]]),
+    "gold sentences but 2 predicted")
+bad(T + "seg_scores", "gold", TypeError, lambda: text.seg_scores(["ab"], ["ab"]), label="str")
+bad(T + "seg_scores", "train_words", TypeError,
+    lambda: text.seg_scores([["a"]], [["a"]], train_words=3))
+bad(T + "conv_tagger", "head", TypeError, lambda: text.conv_tagger(10, "crf"))
+bad(T + "conv_tagger", "depth", ValueError, lambda: text.conv_tagger(10, crf.CRF(4), depth=0))
+bad(T + "conv_tagger", "vocab_size", ValueError, lambda: text.conv_tagger(0, crf.CRF(4)))
+bad(T + "predict_emissions", "batch_size", ValueError,
+    lambda: text.predict_emissions(lambda x: x, vocab(), ["ab"], batch_size=0))
+bad(T + "predict_emissions", "texts", TypeError,
+    lambda: text.predict_emissions(lambda x: x, vocab(), "ab"))
+bad(T + "predict_emissions", "vocab", TypeError,
+    lambda: text.predict_emissions(lambda x: x, None, ["ab"]))
+bad(T + "decode_all", "decode", TypeError, lambda: text.decode_all([zeros((2, 4))], None))
+bad(T + "decode_all", "emissions", ValueError, lambda: text.decode_all([zeros(4)], crf.CRF(4)),
+    label="rank")
+bad(T + "score_paths", "paths", ValueError, lambda: text.score_paths([["ab"]], []),
+    "1 gold sentences but 0")
+bad(T + "score_paths", "paths", ValueError, lambda: text.score_paths([["ab"]], [[1, 9]]),
+    r"\[0, 4\)", label="range")
+bad(T + "seg_scores", "match", ValueError,
+    lambda: text.seg_scores([["a"]], [["a"]], match="diff"), "'spans', 'lcs'", label="match")
+bad(T + "seg_scores", "pred", ValueError, lambda: text.seg_scores([["a"]], [["a", ""]]),
+    "empty word", label="empty word")
+bad(T + "score_paths", "match", ValueError,
+    lambda: text.score_paths([["ab"]], [[1, 3]], match="LCS"), "'spans', 'lcs'", label="match")
+
+# ------------------------------------------------------------------------------ kexue.losses
+
+L = "kexue.losses."
+bad(L + "smoothed_crossentropy", "epsilon", ValueError,
+    lambda: losses.smoothed_crossentropy(eye(3), zeros((3, 3)), epsilon=1.0), r"\[0, 1\)")
+bad(L + "smoothed_crossentropy", "y_true", ValueError,
+    lambda: losses.smoothed_crossentropy(eye(3), zeros((3, 4))), r"n=4")
+bad(L + "smoothed_crossentropy", "y_true", ValueError,
+    lambda: losses.smoothed_crossentropy(5 * eye(3), zeros((3, 3))), r"\[0, 1\]", label="values")
+bad(L + "smoothed_crossentropy", "logits", TypeError,
+    lambda: losses.smoothed_crossentropy(eye(3), zeros((3, 3), "int32")), "float", label="dtype")
+bad(L + "SmoothedCrossentropy", "epsilon", ValueError,
+    lambda: losses.SmoothedCrossentropy(epsilon=-0.1))
+bad(L + "SmoothedCrossentropy", "sparse", TypeError,
+    lambda: losses.SmoothedCrossentropy(sparse="yes"))
+bad(L + "SmoothedCrossentropy", "y_true", ValueError,
+    lambda: losses.SmoothedCrossentropy(sparse=True)(zeros((2, 2)), zeros((2, 3))),
+    "sparse labels", label="shape")
+bad(L + "optimal_logit_gap", "n", ValueError, lambda: losses.optimal_logit_gap(1, 0.1))
+bad(L + "optimal_logit_gap", "epsilon", ValueError, lambda: losses.optimal_logit_gap(10, nan))
+bad(L + "smoothed_ce_minimum", "n", TypeError, lambda: losses.smoothed_ce_minimum(1.5, 0.1))
+bad(L + "smoothed_ce_minimum", "epsilon", TypeError,
+    lambda: losses.smoothed_ce_minimum(10, "0.1"))
+bad(L + "output_as_loss", "y_pred", ValueError, lambda: losses.output_as_loss(None, zeros(3)),
+    r"\(batch, k\)")
+bad(L + "output_as_loss", "y_pred", TypeError, lambda: losses.output_as_loss(None, None),
+    label="None")
+
+# ---------------------------------------------------------------------------- kexue.capsules
+
+P = "kexue.capsules."
+U = zeros((2, 3, 4, 5), F)
+bad(P + "squash", "k", ValueError, lambda: capsules.squash(zeros((2, 3), F), k=0))
+bad(P + "squash", "eps", ValueError, lambda: capsules.squash(zeros((2, 3), F), eps=-1.0))
+bad(P + "squash", "axis", ValueError, lambda: capsules.squash(zeros((2, 3), F), axis=5))
+bad(P + "squash", "x", TypeError, lambda: capsules.squash(zeros((2, 3), "int32")), "float")
+bad(P + "route", "u_hat", ValueError, lambda: capsules.route(zeros((2, 3, 4), F)),
+    "num_capsule")
+bad(P + "route", "mode", ValueError, lambda: capsules.route(U, mode="x"), "routing mode")
+bad(P + "route", "iterations", ValueError, lambda: capsules.route(U, iterations=0))
+bad(P + "route", "return_coupling", TypeError, lambda: capsules.route(U, return_coupling="yes"))
+bad(P + "Capsule", "num_capsule", ValueError, lambda: capsules.Capsule(0, 4))
+bad(P + "Capsule", "routing", ValueError, lambda: capsules.Capsule(2, 4, routing="x"))
+bad(P + "Capsule", "share_weights", TypeError, lambda: capsules.Capsule(2, 4, share_weights=1))
+bad(P + "Capsule", "inputs", ValueError, lambda: capsules.Capsule(2, 4)(zeros((2, 3), F)))
+bad(P + "CapsuleLength", "inputs", ValueError, lambda: capsules.CapsuleLength()(zeros(3, F)))
+bad(P + "margin_loss", "m_plus", ValueError,
+    lambda: capsules.margin_loss(eye(3), full((3, 3), .5, F), m_plus=2.0))
+bad(P + "margin_loss", "y_true", ValueError,
+    lambda: capsules.margin_loss(2 * eye(3), full((3, 3), .5, F)), r"\[0, 1\]", label="values")
+bad(P + "MarginLoss", "m_minus", ValueError, lambda: capsules.MarginLoss(m_plus=0.1, m_minus=0.9))
+bad(P + "MarginLoss", "lam", ValueError, lambda: capsules.MarginLoss(lam=-1))
+bad(P + "cnn_trunk", "widths", ValueError, lambda: capsules.cnn_trunk((1, 2, 3)))
+bad(P + "cnn_trunk", "widths", ValueError, lambda: capsules.cnn_trunk(64), label="int")
+bad(P + "cnn_trunk", "widths", ValueError, lambda: capsules.cnn_trunk((1, 2, 3, True)),
+    label="bool")
+bad(P + "cnn_trunk", "name", TypeError, lambda: capsules.cnn_trunk(name=3))
+bad(P + "gap_head", "channels", ValueError, lambda: capsules.gap_head(0))
+bad(P + "gap_head", "num_classes", TypeError, lambda: capsules.gap_head(8, 1.5))
+bad(P + "capsule_head", "channels", ValueError, lambda: capsules.capsule_head(0))
+bad(P + "capsule_head", "routing", ValueError, lambda: capsules.capsule_head(8, routing="x"))
+bad(P + "cnn_gap_classifier", "widths", ValueError, lambda: capsules.cnn_gap_classifier((1, 2)))
+bad(P + "cnn_gap_classifier", "num_classes", ValueError,
+    lambda: capsules.cnn_gap_classifier((4, 4, 4, 4), num_classes=0))
+bad(P + "capsule_classifier", "widths", ValueError, lambda: capsules.capsule_classifier((0,) * 4))
+bad(P + "capsule_classifier", "routings", ValueError,
+    lambda: capsules.capsule_classifier((4, 4, 4, 4), routings=0))
+bad(P + "shared_trunk_classifier", "heads", ValueError,
+    lambda: capsules.shared_trunk_classifier(heads="cnn"))
+bad(P + "shared_trunk_classifier", "head", ValueError,
+    lambda: capsules.shared_trunk_classifier(heads=("cnn", "max")), label="unknown")
+bad(P + "shared_trunk_classifier", "heads", ValueError,
+    lambda: capsules.shared_trunk_classifier(heads=("cnn", "cnn")), "distinct", label="repeated")
+bad(P + "make_pair_testset", "rng", TypeError,
+    lambda: capsules.make_pair_testset(zeros((4, 28, 28)), zeros(4, int), 0))
+bad(P + "make_pair_testset", "y", ValueError,
+    lambda: capsules.make_pair_testset(zeros((4, 28, 28)), zeros(3, int),
+                                       np.random.default_rng(0)))
+bad(P + "make_pair_testset", "x", ValueError,
+    lambda: capsules.make_pair_testset(zeros((4, 28)), zeros(4, int), np.random.default_rng(0)))
+bad(P + "make_pair_testset", "y", TypeError,
+    lambda: capsules.make_pair_testset(zeros((4, 28, 28)), zeros(4), np.random.default_rng(0)),
+    "int", label="float")
+bad(P + "pair_accuracy", "pairs", ValueError, lambda: capsules.pair_accuracy(eye(3), zeros((3, 3))))
+bad(P + "pair_accuracy", "thr", ValueError,
+    lambda: capsules.pair_accuracy(eye(3), zeros((3, 2), int), thr=nan))
+bad(P + "pair_accuracy", "pairs", ValueError,
+    lambda: capsules.pair_accuracy(eye(3), full((3, 2), 3)), r"\[0, 3\)", label="range")
+bad(P + "pair_accuracy", "scores", ValueError,
+    lambda: capsules.pair_accuracy(full((3, 3), nan), zeros((3, 2), int)), "finite")
+bad(P + "smooth_max", "K", ValueError, lambda: capsules.smooth_max(zeros(3, F), K=0))
+bad(P + "smooth_max", "axis", ValueError, lambda: capsules.smooth_max(zeros(3, F), axis=3))
+bad(P + "smoothed_kmeans_loss", "V", ValueError,
+    lambda: capsules.smoothed_kmeans_loss(np.ones((3, 2)), np.ones((2, 3))), "same d")
+bad(P + "smoothed_kmeans_loss", "metric", ValueError,
+    lambda: capsules.smoothed_kmeans_loss(np.ones((3, 2)), np.ones((2, 2)), metric="l1"))
+bad(P + "smoothed_kmeans_loss", "K", ValueError,
+    lambda: capsules.smoothed_kmeans_loss(np.ones((3, 2)), np.ones((2, 2)), K=-1.0))
+bad(P + "soft_assign", "metric", ValueError,
+    lambda: capsules.soft_assign(np.ones((3, 2)), np.ones((2, 2)), metric="cosine"))
+bad(P + "soft_assign", "U", ValueError,
+    lambda: capsules.soft_assign(full((3, 2), nan), np.ones((2, 2))), "finite")
+bad(P + "soft_kmeans", "V0", ValueError,
+    lambda: capsules.soft_kmeans(np.ones((3, 2)), np.ones((2, 3))), "same d")
+bad(P + "soft_kmeans", "iters", ValueError,
+    lambda: capsules.soft_kmeans(np.ones((3, 2)), np.ones((2, 2)), iters=0))
+bad(P + "lloyd_kmeans", "iters", ValueError,
+    lambda: capsules.lloyd_kmeans(np.ones((3, 2)), np.ones((2, 2)), iters=0))
+bad(P + "lloyd_kmeans", "V0", ValueError,
+    lambda: capsules.lloyd_kmeans(np.ones((3, 2)), np.ones((2, 3))))
+
+# ---------------------------------------------------------------------- kexue.viz and report
+
+bad("kexue.viz.format_number", "value", TypeError, lambda: viz.format_number([1, 2]))
+bad("kexue.viz.format_number", "spec", TypeError, lambda: viz.format_number(1.5, spec=3))
+bad("kexue.viz.table", "frame", TypeError, lambda: viz.table("x"))
+bad("kexue.viz.table", "formats", ValueError, lambda: viz.table({"a": [1]}, {"b": ".2f"}),
+    "does not have")
+bad("kexue.viz.table", "wrap", ValueError, lambda: viz.table({"a": [1]}, wrap={"b": "3em"}))
+bad("kexue.viz.table", "caption", TypeError, lambda: viz.table({"a": [1]}, caption=3))
+bad("kexue.report.Rule", "kind", ValueError, lambda: report.Rule("around", 1.0))
+bad("kexue.report.Rule", "a", ValueError, lambda: report.Rule("above", nan), label="nan")
+bad("kexue.report.Rule", "b", ValueError, lambda: report.Rule("within", 1.0), label="missing")
+bad("kexue.report.within", "tol", ValueError, lambda: report.within(1.0, 0.1, rel=0.1))
+bad("kexue.report.within", "target", TypeError, lambda: report.within("1", 0.1))
+bad("kexue.report.within", "tolerance", ValueError, lambda: report.within(1.0, -0.1),
+    label="negative")
+bad("kexue.report.above", "threshold", ValueError, lambda: report.above(nan))
+bad("kexue.report.above", "threshold", TypeError, lambda: report.above("x"), label="str")
+bad("kexue.report.below", "threshold", TypeError, lambda: report.below(None))
+bad("kexue.report.between", "low", ValueError, lambda: report.between(2, 1), "low <= high")
+bad("kexue.report.between", "high", ValueError, lambda: report.between(0, nan), label="nan")
+
+
+def _claim(**kw):
+    row = dict(claim="c", article="a", ours="1", scale="book", verdict="reproduced",
+               rule="> 0", asserted=True)
+    row.update(kw)
+    return report.Claim(**row)
+
+
+bad("kexue.report.Claim", "verdict", ValueError, lambda: _claim(verdict="maybe"))
+bad("kexue.report.Claim", "asserted", TypeError, lambda: _claim(asserted="yes"))
+bad("kexue.report.Claim", "claim", ValueError, lambda: _claim(claim=""))
+bad("kexue.report.ClaimsTable", "rows", TypeError, lambda: report.ClaimsTable("x", "book"))
+bad("kexue.report.ClaimsTable", "scale", ValueError, lambda: report.ClaimsTable([], "huge"))
+bad("kexue.report.Claims", "article", ValueError, lambda: report.Claims(""))
+bad("kexue.report.Claims", "scale", ValueError, lambda: report.Claims("a", scale="huge"))
+bad("kexue.report.Claims", "ours", ValueError,
+    lambda: report.Claims("a", "book").add("c", article="a"), label="add")
+bad("kexue.report.Claims", "asserted", TypeError,
+    lambda: report.Claims("a", "book").add("c", article="a", ours=1.0,
+                                           reproduced_if=report.above(0), asserted="yes"),
+    label="add-asserted")
+
+
+# ---------------------------------------------------------------------------- kexue.mechanics
+
+KC, KO, KF = "kexue.mechanics.chain.", "kexue.mechanics.ode.", "kexue.mechanics.closed_forms."
+bad(KC + "RopeChain", "n_links", ValueError, lambda: mechanics.RopeChain(0, 1.0, 1.0, 1.0))
+bad(KC + "RopeChain", "initial_angles", ValueError,
+    lambda: mechanics.RopeChain(5, 1.0, 1.0, 1.0, initial_angles=zeros(4)), r"\(n_links=5,\)",
+    label="shape")
+bad(KF + "TroposkienShape", "n_points", ValueError, lambda: mechanics.troposkien(1.0, 3.0).curve(4),
+    "odd")
+bad(KC + "arc_angles", "side", ValueError, lambda: mechanics.arc_angles(5, 3.0, (0, 0), (1, 0), 2))
+bad(KC + "arc_angles", "end", ValueError, lambda: mechanics.arc_angles(5, 1.0, (0, 0), (2, 0)),
+    "closer", label="reach")
+bad(KF + "catenary", "a", ValueError, lambda: mechanics.catenary(0.5, -1.0), "positive")
+bad(KF + "catenary_parameter", "length", ValueError, lambda: mechanics.catenary_parameter(2.0, 1.5),
+    "exceed")
+bad(KC + "chain_energy", "geometry", ValueError,
+    lambda: mechanics.chain_energy(zeros(3), 1.0, 1.0, 1.0, geometry="loop"), "'rod', 'skip'")
+bad(KC + "chain_energy", "omega", ValueError, lambda: mechanics.chain_energy(zeros(3), 1.0, nan, 1.0))
+bad(KC + "chain_positions", "theta", ValueError, lambda: mechanics.chain_positions(zeros((2, 2)), 1.0),
+    r"shape \(n_links,\)")
+bad(KC + "chain_positions", "anchor", ValueError,
+    lambda: mechanics.chain_positions(zeros(3), 1.0, (0, 0, 0)), r"shape \(2,\)")
+bad(KO + "euler_lagrange_residuals", "s", ValueError,
+    lambda: mechanics.euler_lagrange_residuals([0, 2, 1], zeros(3), zeros(3), 1.0, 1.0),
+    "increasing")
+bad(KO + "euler_lagrange_residuals", "y", ValueError,
+    lambda: mechanics.euler_lagrange_residuals([0, 1, 2], zeros(3), zeros(4), 1.0, 1.0),
+    r"shape \(m=3,\)", label="shape")
+bad(KO + "first_integral_rhs", "listing", TypeError,
+    lambda: mechanics.first_integral_rhs(0.0, [1.0, 0.0], 2.0, 3.0, 0.0, listing="yes"))
+bad(KO + "first_integral_rhs", "state", ValueError,
+    lambda: mechanics.first_integral_rhs(0.0, [1.0, 0.0, 0.0], 2.0, 3.0, 0.0), r"shape \(2,\)")
+bad(KC + "fit_rope", "rope", TypeError, lambda: mechanics.fit_rope("rope"), "RopeChain")
+bad(KC + "fit_rope", "steps", ValueError,
+    lambda: mechanics.fit_rope(mechanics.RopeChain(3, 1.0, 1.0, 1.0), steps=-1))
+bad(KC + "hanging_angles", "tilt", ValueError, lambda: mechanics.hanging_angles(4, tilt=4.0))
+bad(KC + "hanging_chain_omegas", "n_modes", ValueError,
+    lambda: mechanics.hanging_chain_omegas(5, 1.0, 1.0, n_modes=6), r"\[1, 5\]")
+bad(KF + "hanging_chain_omegas_exact", "g", ValueError,
+    lambda: mechanics.hanging_chain_omegas_exact(0.0, 1.0))
+bad(KO + "rod_first_integral", "positions", ValueError,
+    lambda: mechanics.rod_first_integral(zeros(3), 1.0, 1.0, 1.0), "n_links")
+bad(KO + "rope_ode", "state", ValueError, lambda: mechanics.rope_ode(0.0, [0, 0, 1], 1.0, 1.0),
+    r"shape \(4,\)")
+bad(KO + "shoot_rope", "rtol", ValueError, lambda: mechanics.shoot_rope(1.0, 1.0, 1.0, rtol=1.0))
+bad(KC + "solve_chain", "end", ValueError,
+    lambda: mechanics.solve_chain(5, 1.0, 1.0, 1.0, end=(3.0, 0.0)), "closer")
+bad(KC + "solve_chain", "n_links", TypeError, lambda: mechanics.solve_chain(2.5, 1.0, 1.0, 1.0),
+    label="float")
+bad(KF + "troposkien", "length", ValueError, lambda: mechanics.troposkien(1.0, 1.5), "exceed")
+bad(KO + "troposkien_first_integral_fit", "omega", ValueError,
+    lambda: mechanics.troposkien_first_integral_fit(zeros((3, 2)), 0.0))
+
+# ----------------------------------------------------------------------------- kexue.geometry
+
+GM = "kexue.geometry."
+bad(GM + "IsometricRim", "n_segments", ValueError, lambda: geometry.IsometricRim(2.0, 1.0, 1))
+bad(GM + "arc_length_from_height_grid", "step", ValueError,
+    lambda: geometry.arc_length_from_height_grid(2.0, 1.0, 0.5), "well below")
+bad(GM + "ellipse_arc_length", "t", ValueError, lambda: geometry.ellipse_arc_length(nan, 2.0, 1.0),
+    "finite")
+bad(GM + "ellipse_arc_length", "a", TypeError, lambda: geometry.ellipse_arc_length(0.1, "2", 1.0),
+    label="str")
+bad(GM + "ellipse_arc_length_ops", "order", ValueError,
+    lambda: geometry.ellipse_arc_length_ops(0.1, 2.0, 1.0, order=1))
+bad(GM + "ellipse_height", "s", ValueError, lambda: geometry.ellipse_height(5.0, 2.0, 1.0), r"\[0, l=")
+bad(GM + "ellipse_height_slope", "a", ValueError,
+    lambda: geometry.ellipse_height_slope(0.1, -2.0, 1.0), "positive")
+bad(GM + "ellipse_param_at_arc", "tol", ValueError,
+    lambda: geometry.ellipse_param_at_arc(0.1, 2.0, 1.0, tol=0.0))
+bad(GM + "ellipse_param_at_arc_ops", "newton_steps", ValueError,
+    lambda: geometry.ellipse_param_at_arc_ops(0.1, 2.0, 1.0, newton_steps=0))
+bad(GM + "ellipse_quarter_length", "b", ValueError, lambda: geometry.ellipse_quarter_length(1.0, 0.0))
+bad(GM + "glue_condition", "quarter_shift", TypeError,
+    lambda: geometry.glue_condition(0.1, 2.0, 1.0, quarter_shift="no"))
+bad(GM + "glue_condition", "other", ValueError,
+    lambda: geometry.glue_condition(0.1, 2.0, 1.0, other=(1.0, 2.0, 3.0)), "pair", label="triple")
+bad(GM + "rim_curve", "n_points", ValueError, lambda: geometry.rim_curve(2.0, 1.0, 2))
+bad(GM + "sheet_meshes", "n_gen", ValueError, lambda: geometry.sheet_meshes(2.0, 1.0, 11, 1))
+bad(GM + "solid_length", "other", ValueError, lambda: geometry.solid_length(2.0, 1.0, (1.0, 1.0)),
+    "quarter length")
+bad(GM + "solid_volume", "n_points", ValueError,
+    lambda: geometry.solid_volume(2.0, 1.0, n_points=0))
+bad(GM + "surface_area", "y", ValueError,
+    lambda: geometry.surface_area(zeros((3, 3)), zeros((3, 2)), zeros((3, 3))), r"shape \(3, 3\)")
+
+
+# ---------------------------------------------------------------- callables with no bad input
+
+NO_BAD_INPUT = {
+    "kexue.register_serializables": "takes no arguments",
+    "kexue.runtime.versions": "takes no arguments",
+    "kexue.runtime.devices": "takes no arguments",
+    "kexue.runtime.banner": "takes no arguments",
+    "kexue.runtime.elapsed": "takes no arguments",
+    "kexue.runtime.publish_run_time": "takes no arguments",
+    "kexue.data.DataIntegrityError": "an exception class: any message is valid",
+    "kexue.data.DataNotFoundError": "an exception class: any message is valid",
+    "kexue.data.data_dir": "takes no arguments (reads KEXUE_DATA, any path is valid)",
+    "kexue.data.mirror_dir": "takes no arguments (reads KEXUE_DATA_MIRROR, any path is valid)",
+    "kexue.data.load_mnist": "takes no arguments",
+    "kexue.data.load_fashion_mnist": "takes no arguments",
+    "kexue.data.imdb_word_index": "takes no arguments",
+    "kexue.data.TextSplit": "a plain record that the loaders fill, not an entry point",
+    "kexue.data.ImdbData": "a plain record that the loaders fill, not an entry point",
+    "kexue.text.SegScores": "a plain record that seg_scores fills, not an entry point",
+    "kexue.mechanics.chain.RopeSolution": "a plain record that solve_chain and fit_rope fill",
+}
+
+
+# ---------------------------------------------------------------------------------- the tests
+
+
+def _public_callables():
+    """``{"module.name": object}`` for every public callable of every public kexue module."""
+    found = {}
+    modules = [kexue] + [importlib.import_module(m.name) for m in pkgutil.walk_packages(
+        kexue.__path__, "kexue.") if not any(p.startswith("_") for p in m.name.split("."))]
+    for module in modules:
+        names = getattr(module, "__all__", None)
+        if names is None:
+            names = [n for n in vars(module) if not n.startswith("_")]
+        for name in names:
+            obj = getattr(module, name)
+            if callable(obj) and getattr(obj, "__module__", None) == module.__name__ and (
+                    inspect.isfunction(obj) or inspect.isclass(obj)):
+                found[f"{module.__name__}.{name}"] = obj
+    return found
+
+
+PUBLIC = _public_callables()
+
+
+def test_every_public_callable_has_a_bad_input_case():
+    covered = {c.target for c in CASES}
+    missing = sorted(set(PUBLIC) - covered - set(NO_BAD_INPUT))
+    assert not missing, f"public callables without a bad-input case in this file: {missing}"
+    stale = sorted((covered | set(NO_BAD_INPUT)) - set(PUBLIC))
+    assert not stale, f"cases or exemptions name callables that do not exist: {stale}"
+    assert not covered & set(NO_BAD_INPUT), "a callable is both covered and exempted"
+
+
+def test_case_counts():
+    """The size of the suite, printed for the record (``pytest -s``)."""
+    covered = {c.target for c in CASES}
+    print(f"\nbad-input suite: {len(CASES)} cases over {len(covered)} callables "
+          f"({len(NO_BAD_INPUT)} more exempted, {len(PUBLIC)} public callables in all)")
+    assert len(covered) + len(NO_BAD_INPUT) == len(PUBLIC)
+
+
+@pytest.mark.parametrize("c", CASES, ids=lambda c: c.id)
+def test_bad_input_raises_a_clear_error(c, monkeypatch, tmp_path):
+    if c.tf_only and BACKEND != "tensorflow":
+        pytest.skip("the callable needs the TensorFlow backend")
+    with pytest.raises(c.exc) as info:
+        c.call(monkeypatch, tmp_path)
+    message = re.sub(r"\x1b\[[0-9;]*m", "", str(info.value))  # Keras bolds a layer's error
+    assert re.search(rf"(?<![\w.]){re.escape(c.arg)}(?!\w)", message), (
+        f"the message does not name {c.arg!r}: {message}")
+    if c.match:
+        assert re.search(c.match, message), f"the message does not say {c.match!r}: {message}"
+    # every message says what it got: a value, a shape, a type or the offending entry
+    assert re.search(r"got|shape|\bnot\b|needs|must not|more than|but|row \d", message), message
+
+
+# ------------------------------------------------------------------ valid input that must work
+
+
+def test_reuse_accepts_a_built_sequential():
+    x = np.ones((2, 4), F)
+    for model in (seq_model(), keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="a"),
+                                                 keras.layers.Dense(2, name="b")])):
+        assert reuse.features_of(model, "a")(x).shape == (2, 3)
+        assert [f.shape for f in reuse.features_of(model, ["a", "b"])(x)] == [(2, 3), (2, 2)]
+        head_, tail = reuse.split_at(model, "a")
+        np.testing.assert_allclose(np.asarray(tail(head_(x))), np.asarray(model(x)), rtol=1e-6)
+        added = reuse.insert_after(model, "a", keras.layers.Dense(3, name="extra"))
+        assert added(x).shape == (2, 2) and "extra" in [layer.name for layer in added.layers]
+        assert added.get_layer("a") is model.get_layer("a")
+
+
+def test_numpy_scalars_are_accepted_where_python_numbers_are(monkeypatch):
+    y, z = eye(3, dtype=F), np.random.default_rng(0).normal(size=(3, 3)).astype(F)
+    a = losses.SmoothedCrossentropy(epsilon=np.float32(.1))(y, z)
+    b = losses.SmoothedCrossentropy(epsilon=0.1)(y, z)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6)
+    assert losses.optimal_logit_gap(np.int64(10), np.float32(.1)) == pytest.approx(
+        losses.optimal_logit_gap(10, 0.1), rel=1e-6)
+    assert optimizers.AdaFactor(learning_rate=np.float32(.1), beta1=np.float64(.9)).beta1 == .9
+    assert capsules.squash(z, k=np.float32(.5)).shape == (3, 3)
+    assert crf.CRF(np.int64(4), lr_multiplier=np.float32(2)).num_tags == 4
+    assert masking.padding_mask(np.array([[1, 0]]), pad_id=np.int64(0)).shape == (1, 2)
+    assert text.chunk_words(["ab", "c"], np.int64(2)) == [["ab"], ["c"]]
+    assert training.max_batch_under(np.float32(105), [1, 2], [10, 20])[0] == 10
+    # load_imdb with NumPy integers, on a tiny fake of the data (the real one is 80 MB)
+    monkeypatch.setattr(data, "imdb_word_index", lambda: {"good": 1, "film": 2})
+    monkeypatch.setattr(data, "fetch", lambda name: name)
+    monkeypatch.setattr(data, "_read_acl_imdb", lambda path: {
+        "train": [("train/pos/0_9.txt", "Good film", 1)], "test": [("test/neg/0_1.txt", "film", 0)]})
+    imdb = data.load_imdb(num_words=np.int64(1000), maxlen=np.int64(1000), seed=np.int64(1))
+    assert imdb.train.sequences == [[1, 4, 5]] and imdb.test.sequences == [[1, 5]]
+
+
+def test_masked_positions_never_leak():
+    x = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(F)
+    poisoned = x.copy()
+    poisoned[M5 == 0] = np.nan
+    ref = masking.masked_mean(x, M5)
+    for out in (masking.masked_mean(poisoned, M5),
+                masking.MaskedGlobalAveragePooling1D()(poisoned, mask=M5)):
+        np.testing.assert_allclose(np.asarray(out), np.asarray(ref), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(masking.masked_max(poisoned, M5)),
+                               np.asarray(masking.masked_max(x, M5)))
+    np.testing.assert_allclose(np.asarray(masking.MaskedGlobalMaxPooling1D()(poisoned, mask=M5)),
+                               np.asarray(masking.masked_max(x, M5)))
+    rnn = masking.MaskedBiRNN(keras.layers.GRU(2, return_sequences=True))
+    clean, dirty = np.asarray(rnn([x, M5])), np.asarray(rnn([poisoned, M5]))
+    np.testing.assert_allclose(dirty, clean, rtol=1e-5, atol=1e-6)
+    # the three tagging heads: NaN emissions or any tag at padded positions change nothing
+    rng = np.random.default_rng(1)
+    em = rng.normal(size=(2, 3, 4)).astype(F)
+    em_bad = em.copy()
+    em_bad[MASK == 0] = np.nan
+    tags = rng.integers(0, 4, size=(2, 3))
+    tags_bad = tags.copy()
+    tags_bad[MASK == 0] = 99
+    for layer in (head(crf.SoftmaxTagger), head(crf.CRF), head(memm.MEMM)):
+        a = layer.sequence_loss(em, tags, MASK)
+        b = layer.sequence_loss(em_bad, tags_bad, MASK)
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), rtol=1e-5)
+    marg = crf.crf_marginals(em_bad, TRANS, MASK)
+    np.testing.assert_allclose(np.asarray(marg), np.asarray(crf.crf_marginals(em, TRANS, MASK)),
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_valid_unusual_input_works():
+    # a Python-list mask, integer inputs to masked_max and masked_mean, a boolean mask
+    x = np.arange(10).reshape(2, 5, 1)
+    mask = [[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]]
+    assert np.asarray(masking.masked_max(x, mask)).ravel().tolist() == [1, 9]
+    assert np.asarray(masking.masked_mean(x, np.array(mask, bool))).ravel().tolist() == [0.5, 7.0]
+    assert crf.crf_log_norm(EM, TRANS, [[1, 1, 0], [1, 1, 1]]).shape == (2,)
+    assert masking.very_negative("int32") == np.iinfo("int32").min // 2
+    # the three heads give one message for tags >= K
+    messages = set()
+    for layer in (head(crf.SoftmaxTagger), head(crf.CRF), head(memm.MEMM)):
+        with pytest.raises(ValueError) as info:
+            layer.sequence_loss(zeros((1, 3, 4)), full((1, 3), 7))
+        messages.add(str(info.value))
+    assert len(messages) == 1, messages
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="traces a tf.function")
+def test_checks_do_not_break_graph_tracing():
+    """Inside a compiled function the tensors are symbolic: value checks are skipped, shape
+    checks still run, and the graph gives the eager result."""
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec((None, None, 4), "float32"), tf.TensorSpec((None, None), "int32"),
+            tf.TensorSpec((4, 4), "float32"), tf.TensorSpec((None, None), "float32")]
+    em = np.random.default_rng(2).normal(size=(2, 3, 4)).astype(F)
+    for fn in (crf.crf_path_score, memm.memm_nll):
+        graph = tf.function(fn, input_signature=spec)
+        np.testing.assert_allclose(graph(em, TAGS, TRANS, MASK).numpy(),
+                                   np.asarray(fn(em, TAGS, TRANS, MASK)), rtol=1e-5)
+    pooled = tf.function(lambda x, m: masking.masked_mean(x, m), input_signature=[
+        tf.TensorSpec((None, None, 3), "float32"), tf.TensorSpec((None, None), "float32")])
+    np.testing.assert_allclose(pooled(X3, M5).numpy(), np.asarray(masking.masked_mean(X3, M5)))
+    with pytest.raises(ValueError, match="trans must have shape"):
+        tf.function(crf.crf_log_norm, input_signature=spec[:1] + [tf.TensorSpec((3, 3))])(
+            em, np.zeros((3, 3), F))
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="traces with jax.jit")
+def test_checks_do_not_break_jax_tracing():
+    import jax
+
+    em = np.random.default_rng(2).normal(size=(2, 3, 4)).astype(F)
+    for fn in (crf.crf_nll, memm.memm_nll):
+        np.testing.assert_allclose(np.asarray(jax.jit(fn)(em, TAGS, TRANS, MASK)),
+                                   np.asarray(fn(em, TAGS, TRANS, MASK)), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(jax.jit(masking.masked_mean)(X3, M5)),
+                               np.asarray(masking.masked_mean(X3, M5)))
+
+
+def test_heads_train_in_a_compiled_step():
+    """model.fit with each head: y_true is symbolic in the compiled loss, so value checks skip."""
+    em = np.random.default_rng(3).normal(size=(4, 3, 4)).astype(F)
+    y = np.array([[0, 1, -1], [2, 3, 1], [1, -1, -1], [3, 3, 3]])
+    for layer in (crf.SoftmaxTagger(4), crf.CRF(4), memm.MEMM(4)):
+        inp = keras.Input((None, 4))
+        model = keras.Model(inp, layer(keras.layers.Dense(4)(inp)))
+        model.compile(keras.optimizers.SGD(0.1), loss=layer.loss)
+        history = model.fit(em, y, batch_size=4, epochs=2, verbose=0)
+        assert all(math.isfinite(v) for v in history.history["loss"])
+
+
+def test_masked_layers_build_on_symbolic_tensors():
+    ids = keras.Input((None,), dtype="int32")
+    h = keras.layers.Embedding(8, 4)(ids)
+    mask = keras.layers.Lambda(lambda t: keras.ops.cast(t > 0, "float32"))(ids)
+    h = masking.MaskedBiRNN(keras.layers.GRU(3, return_sequences=True))([h, mask])
+    out = masking.MaskedGlobalAveragePooling1D()(h, mask=mask)
+    model = keras.Model(ids, out)
+    x = np.array([[3, 4, 0], [5, 6, 7]])
+    assert model.predict(x, verbose=0).shape == (2, 6)

@@ -1,0 +1,382 @@
+"""Saving: every kind of model the book builds round-trips through ``.keras``, compiled.
+
+Each model is built and compiled as its chapter builds and compiles it (small sizes), trained
+for one batch so that the optimizer has state, and saved. A fresh Python process then does
+``import kexue`` alone (which must import neither Keras nor TensorFlow), loads every file with
+``keras.saving.load_model``, and reports its predictions, its loss on the same batch, its
+compiled loss and optimizer, and whether it trains on (one compiled train step). The tagging
+heads' losses must be bound to the loaded heads (a CRF's loss that read fresh transitions would
+give another loss and would not move the loaded transitions).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import warnings
+import zipfile
+from pathlib import Path
+
+import keras
+import kexue
+import numpy as np
+import pytest
+from kexue import capsules, text, training
+from kexue.layers import (
+    CRF,
+    MEMM,
+    ClassCenters,
+    MaskedBiRNN,
+    MaskedGlobalAveragePooling1D,
+    MaskedGlobalMaxPooling1D,
+    MaskedSoftmax,
+    SoftmaxTagger,
+    TaggingLoss,
+    TiedDense,
+    TwoDense,
+)
+from kexue.losses import SmoothedCrossentropy, output_as_loss, smoothed_crossentropy
+from kexue.optimizers import AdaFactor
+
+pytestmark = pytest.mark.filterwarnings("ignore:Layer 'reshape:UserWarning")
+RNG = np.random.default_rng(0)
+VOCAB, T, K = 12, 6, 4
+
+
+def _tag_data(k=K):
+    x = RNG.integers(1, VOCAB, (8, T))
+    y = RNG.integers(0, k, (8, T))
+    x[:3, 4:] = 0
+    y[:3, 4:] = -1  # padded positions (PAD_LABEL)
+    return x, y
+
+
+def tagger(head):
+    """book/sequence/crf.md and memm.md: conv_tagger, Adam, loss=head.loss."""
+    x, y = _tag_data()
+    model = text.conv_tagger(VOCAB, head, depth=1, width=8, embed_dim=4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=head.loss)
+    return model, x, y
+
+
+def dense_tagger(head):
+    """book/sequence/memm.md's toy: emissions from a Dense layer on float features."""
+    x = RNG.normal(size=(8, T, 5)).astype("float32")
+    y = RNG.integers(0, 3, (8, T))
+    inp = keras.Input((None, 5))
+    model = keras.Model(inp, head(keras.layers.Dense(3, name="emissions")(inp)))
+    model.compile(optimizer=keras.optimizers.Adam(0.05), loss=head.loss)
+    return model, x, y
+
+
+def masked_pooling_classifier():
+    """book/keras/layers-within-layers-and-masks.md: TwoDense and the masked poolings."""
+    inp = keras.Input((None,), dtype="int32", name="ids")
+    h = keras.layers.Embedding(VOCAB, 8, mask_zero=True, name="embedding")(inp)
+    h = TwoDense(8, 8, hidden_activation="relu", output_activation="relu", name="two_dense")(h)
+    pooled = [MaskedGlobalAveragePooling1D(name="mean")(h), MaskedGlobalMaxPooling1D(name="max")(h)]
+    h = keras.layers.Dropout(0.3)(keras.layers.Concatenate()(pooled))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid", name="prob")(h))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss="binary_crossentropy",
+                  metrics=["accuracy"])
+    x = RNG.integers(1, VOCAB, (8, T))
+    x[:4, 3:] = 0
+    return model, x, RNG.integers(0, 2, (8, 1)).astype("float32")
+
+
+def masked_birnn_attention():
+    """MaskedBiRNN over padded sequences and MaskedSoftmax attention weights over time."""
+    ids = keras.Input((T,), dtype="int32", name="ids")
+    mask = keras.Input((T,), name="mask")
+    h = keras.layers.Embedding(VOCAB, 4)(ids)
+    h = MaskedBiRNN(keras.layers.LSTM(3, return_sequences=True), name="birnn")([h, mask])
+    scores = keras.layers.Reshape((T,))(keras.layers.Dense(1)(h))
+    weights = MaskedSoftmax(name="attention")(scores, mask=mask)
+    with warnings.catch_warnings():  # Reshape drops the mask, which the loss must not see
+        warnings.simplefilter("ignore", UserWarning)
+        model = keras.Model([ids, mask], keras.layers.Reshape((T, 1))(weights))
+    model.compile(optimizer="adam", loss="mse")
+    x = RNG.integers(1, VOCAB, (8, T))
+    m = np.ones((8, T), "float32")
+    m[:4, 4:] = 0
+    y = np.eye(T, dtype="float32")[RNG.integers(0, 4, 8)][..., None]
+    return model, [x, m], y
+
+
+def tied_language_model():
+    """book/keras/reusing-layers-and-models.md: the output layer reuses the embedding matrix."""
+    inp = keras.Input((None,), dtype="int32")
+    tok = keras.layers.Embedding(VOCAB, 6, name="tok")
+    h = keras.layers.Dense(6, activation="tanh", name="mix")(tok(inp))
+    model = keras.Model(inp, TiedDense(tok, name="tied")(h))
+    model.compile(optimizer=keras.optimizers.Adam(2e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, RNG.integers(0, VOCAB, (8, T)), RNG.integers(0, VOCAB, (8, T))
+
+
+def center_loss_model():
+    """book/keras/custom-losses.md: ClassCenters' distance trained through output_as_loss."""
+    image = keras.Input((10,), name="image")
+    label = keras.Input((), dtype="int32", name="label")
+    feature = keras.layers.Dense(3, name="feature")(keras.layers.Dense(8, activation="relu")(image))
+    logits = keras.layers.Dense(4, name="logits")(feature)
+    distance = ClassCenters(4, 3, name="center")([feature, label])
+    model = keras.Model([image, label], {"logits": logits, "center": distance})
+    model.compile(optimizer="adam",
+                  loss={"logits": keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                        "center": output_as_loss},
+                  loss_weights={"logits": 1.0, "center": 0.5})
+    labels = RNG.integers(0, 4, 8)
+    x = {"image": RNG.normal(size=(8, 10)).astype("float32"), "label": labels}
+    return model, x, {"logits": labels, "center": np.zeros((8, 1), "float32")}
+
+
+def _mlp(loss, optimizer, sparse=True):
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(4)])
+    model.compile(optimizer=optimizer, loss=loss)
+    labels = RNG.integers(0, 4, 8)
+    return model, RNG.normal(size=(8, 10)).astype("float32"), (
+        labels if sparse else np.eye(4, dtype="float32")[labels])
+
+
+def smoothed_ce_model():
+    """book/keras/custom-losses.md: SmoothedCrossentropy(eps, sparse=True)."""
+    return _mlp(SmoothedCrossentropy(0.2, sparse=True), "adam")
+
+
+def smoothed_ce_function_model():
+    """The registered function smoothed_crossentropy as a compiled loss (one-hot labels)."""
+    return _mlp(smoothed_crossentropy, "adam", sparse=False)
+
+
+def adafactor_model():
+    """book/keras/adafactor.md: a model compiled with AdaFactor."""
+    return _mlp(keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                AdaFactor(learning_rate=1e-2, beta1=0.5))
+
+
+def accumulator_model():
+    """book/keras/gradient-accumulation.md: GradientAccumulator around Adam (saved mid-cycle)."""
+    return _mlp(keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                training.GradientAccumulator(keras.optimizers.Adam(1e-2), steps=3))
+
+
+def recompute_model(mode):
+    """book/keras/recomputation.md: residual_mlp with Recompute blocks (dropout inside)."""
+    model = training.residual_mlp(10, 4, depth=2, width=8, dropout=0.1, mode=mode)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    return model, RNG.normal(size=(8, 10)).astype("float32"), RNG.integers(0, 4, 8)
+
+
+def capsule_model():
+    """book/capsules/*.md: shared trunk, a GAP head and a capsule head, MarginLoss per head."""
+    heads = ("cnn", "su2018")
+    model = capsules.shared_trunk_classifier((4, 4, 6, 6), heads=heads, num_classes=3,
+                                             dim_capsule=4, routings=2)
+    model.compile(optimizer=keras.optimizers.Adam(),
+                  loss={h: capsules.MarginLoss(0.9, 0.1, 0.25) for h in heads},
+                  metrics={h: [keras.metrics.CategoricalAccuracy(name="acc")] for h in heads})
+    y = np.eye(3, dtype="float32")[RNG.integers(0, 3, 8)]
+    return model, RNG.random((8, 14, 14, 1)).astype("float32"), {h: y for h in heads}
+
+
+MODELS = {
+    "tagger_softmax": lambda: tagger(SoftmaxTagger(K)),
+    "tagger_crf": lambda: tagger(CRF(K, lr_multiplier=10)),
+    "tagger_memm": lambda: tagger(MEMM(K, bidirectional=False, lr_multiplier=3)),
+    "tagger_bimemm": lambda: tagger(MEMM(K, bidirectional=True)),
+    "tagger_memm_low_rank": lambda: tagger(MEMM(K, rank=2)),
+    "dense_crf": lambda: dense_tagger(CRF(3)),
+    "masked_pooling": masked_pooling_classifier,
+    "masked_birnn_attention": masked_birnn_attention,
+    "tied_lm": tied_language_model,
+    "center_loss": center_loss_model,
+    "smoothed_ce": smoothed_ce_model,
+    "smoothed_ce_function": smoothed_ce_function_model,
+    "adafactor": adafactor_model,
+    "accumulator": accumulator_model,
+    "recompute_per_block": lambda: recompute_model("per_block"),
+    "recompute_whole": lambda: recompute_model("whole"),
+    "capsules": capsule_model,
+}
+HEADS = {"tagger_softmax", "tagger_crf", "tagger_memm", "tagger_bimemm", "tagger_memm_low_rank",
+         "dense_crf"}
+
+# The fresh process: `import kexue` alone, then load and check every model.
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    import kexue
+    report = {"keras_after_import_kexue": "keras" in sys.modules,
+              "tensorflow_after_import_kexue": "tensorflow" in sys.modules, "models": {}}
+    import keras
+    import numpy as np
+
+    folder = sys.argv[1]
+    manifest = json.load(open(folder + "/manifest.json"))
+    arrays = np.load(folder + "/arrays.npz")
+
+    def unflat(prefix, kind):
+        if kind == "array":
+            return arrays[prefix]
+        if kind == "list":
+            return [arrays[f"{prefix}/{i}"] for i in range(manifest["sizes"][prefix])]
+        return {key: arrays[f"{prefix}/{key}"] for key in manifest["keys"][prefix]}
+
+    for name, info in manifest["models"].items():
+        model = keras.saving.load_model(f"{folder}/{name}.keras")
+        x, y = unflat(name + "/x", info["x"]), unflat(name + "/y", info["y"])
+        pred = model(x, training=False)
+        pred = pred if isinstance(pred, dict) else {"out": pred}
+        out = {"pred_err": max(float(np.max(np.abs(np.asarray(pred[k]) - arrays[f"{name}/pred/{k}"])))
+                               for k in pred),
+               "loss": float(model.compute_loss(x=x, y=y, y_pred=model(x), training=False)),
+               "loss_type": type(model.loss).__name__ if not isinstance(model.loss, dict)
+               else sorted(type(v).__name__ for v in model.loss.values()),
+               "optimizer": type(model.optimizer).__name__,
+               "iterations": int(model.optimizer.iterations.numpy())}
+        head = model.layers[-1]
+        if type(model.loss).__name__ == "TaggingLoss":
+            out["loss_bound_to_loaded_head"] = model.loss.head is head
+        before = [np.array(w) for w in head.get_weights()] if info["head"] else []
+        out["train_loss"] = float(model.train_on_batch(x, y, return_dict=True)["loss"])
+        if before:
+            out["head_weights_moved"] = any(
+                not np.allclose(a, np.array(b)) for a, b in zip(before, head.get_weights()))
+        report["models"][name] = out
+    print("REPORT " + json.dumps(report))
+    """
+)
+
+
+def _flatten(arrays, keys, sizes, prefix, value):
+    if isinstance(value, dict):
+        keys[prefix] = sorted(value)
+        for k, v in value.items():
+            arrays[f"{prefix}/{k}"] = np.asarray(v)
+        return "dict"
+    if isinstance(value, list):
+        sizes[prefix] = len(value)
+        for i, v in enumerate(value):
+            arrays[f"{prefix}/{i}"] = np.asarray(v)
+        return "list"
+    arrays[prefix] = np.asarray(value)
+    return "array"
+
+
+def _registered_names(path):
+    with zipfile.ZipFile(path) as archive:
+        config = archive.read("config.json").decode()
+    # classes: "registered_name": "kexue>CRF"; functions: "config": "kexue>output_as_loss"
+    return set(re.findall(r'"(?:registered_name|config)": "(kexue>\w+)"', config))
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """Build, train one batch and save every model; load them all in one fresh process."""
+    folder = tmp_path_factory.mktemp("saving")
+    arrays, keys, sizes, models, expected, names = {}, {}, {}, {}, {}, set()
+    for name, make in MODELS.items():
+        keras.utils.set_random_seed(0)
+        model, x, y = make()
+        model.train_on_batch(x, y)
+        pred = model(x, training=False)
+        for k, v in (pred if isinstance(pred, dict) else {"out": pred}).items():
+            arrays[f"{name}/pred/{k}"] = np.asarray(v)
+        expected[name] = {
+            "loss": float(model.compute_loss(x=x, y=y, y_pred=pred, training=False)),
+            "loss_type": type(model.loss).__name__ if not isinstance(model.loss, dict)
+            else sorted(type(v).__name__ for v in model.loss.values()),
+            "optimizer": type(model.optimizer).__name__,
+            "iterations": int(keras.ops.convert_to_numpy(model.optimizer.iterations)),
+        }
+        models[name] = {"x": _flatten(arrays, keys, sizes, f"{name}/x", x),
+                        "y": _flatten(arrays, keys, sizes, f"{name}/y", y),
+                        "head": name in HEADS}
+        model.save(folder / f"{name}.keras")
+        names |= _registered_names(folder / f"{name}.keras")
+    np.savez(folder / "arrays.npz", **arrays)
+    (folder / "manifest.json").write_text(
+        json.dumps({"models": models, "keys": keys, "sizes": sizes}))
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-c", CHILD, str(folder)], capture_output=True,
+                          text=True, env=env, timeout=600, check=False)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("REPORT ")]
+    assert proc.returncode == 0 and lines, f"the fresh process failed:\n{proc.stderr[-4000:]}"
+    return json.loads(lines[-1][len("REPORT "):]), expected, names
+
+
+def test_import_kexue_imports_neither_keras_nor_tensorflow(saved):
+    report, _, _ = saved
+    assert not report["keras_after_import_kexue"]
+    assert not report["tensorflow_after_import_kexue"]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_round_trips_with_its_compiled_loss(saved, name):
+    report, expected, _ = saved
+    got, want = report["models"][name], expected[name]
+    assert got["pred_err"] <= 1e-5, got
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-6)
+    assert got["loss_type"] == want["loss_type"]
+    assert got["optimizer"] == want["optimizer"]
+    assert got["iterations"] == want["iterations"]
+    assert np.isfinite(got["train_loss"])
+
+
+@pytest.mark.parametrize("name", sorted(HEADS))
+def test_head_loss_is_bound_to_the_loaded_head(saved, name):
+    got = saved[0]["models"][name]
+    assert got["loss_type"] == "TaggingLoss"
+    assert got["loss_bound_to_loaded_head"]
+    if "softmax" not in name:  # the transitions receive the loss's gradient after loading
+        assert got["head_weights_moved"]
+
+
+def test_every_registered_object_is_saved_by_some_model(saved):
+    """Each object kexue registers with Keras appears in one of the saved models above."""
+    _, _, names = saved
+    kexue.register_serializables()
+    registered = {k for k in keras.saving.get_custom_objects() if k.startswith("kexue>")}
+    assert registered, "no kexue objects registered"
+    assert registered - names == set(), f"never saved by a test model: {sorted(registered - names)}"
+
+
+def test_serializable_modules_hold_every_registration():
+    """A module that registers Keras objects is listed in kexue.SERIALIZABLE_MODULES."""
+    lib = Path(kexue.__file__).parent
+    for path in lib.rglob("*.py"):
+        if "@keras.saving.register_keras_serializable" not in path.read_text():
+            continue
+        module = ".".join(path.relative_to(lib.parent).with_suffix("").parts)
+        assert any(module == m or module.startswith(m + ".") for m in kexue.SERIALIZABLE_MODULES), (
+            f"{module} registers Keras objects but kexue.SERIALIZABLE_MODULES does not import it")
+
+
+def test_import_kexue_registers_once_keras_is_imported():
+    """In a fresh process: `import kexue`, then Keras; kexue's objects are registered."""
+    code = ("import sys, kexue; assert 'keras' not in sys.modules; import keras; "
+            "print(sorted(k for k in keras.saving.get_custom_objects() if k.startswith('kexue>')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), check=True).stdout
+    for name in ("kexue>CRF", "kexue>TaggingLoss", "kexue>AdaFactor", "kexue>GradientAccumulator",
+                 "kexue>Recompute", "kexue>MarginLoss", "kexue>SmoothedCrossentropy"):
+        assert name in out
+
+
+def test_tagging_loss_config_and_standalone_copy():
+    head = CRF(K, lr_multiplier=2, name="crf_head")
+    loss = head.loss
+    assert isinstance(loss, TaggingLoss) and loss.head is head and head.loss is loss
+    again = TaggingLoss.from_config(loss.get_config())  # outside a model load: a fresh head
+    assert type(again.head) is CRF and again.head is not head
+    assert again.head.get_config() == head.get_config()
+    with pytest.raises(TypeError, match="head"):
+        TaggingLoss(keras.layers.Dense(3))
+    with pytest.raises(ValueError, match="not built"):
+        again(np.zeros((1, 2)), np.zeros((1, 2, K), "float32"))
