@@ -25,7 +25,7 @@ import keras
 import kexue
 import numpy as np
 import pytest
-from kexue import capsules, text, training
+from kexue import capsules, geometry, mechanics, text, training
 from kexue.layers import (
     CRF,
     MEMM,
@@ -185,6 +185,29 @@ def capsule_model():
     return model, RNG.random((8, 14, 14, 1)).astype("float32"), {h: y for h in heads}
 
 
+def rope_chain_model():
+    """book/curiosities/skipping-rope.md: the skipping rope, both ends pinned (geometry="skip"),
+    fitted by fit_rope (Adam through model.fit, nu moved between rounds, the L-BFGS-B polish)."""
+    rope = mechanics.RopeChain(8, 3.0, 1.0, 0.0, anchor=(-1.0, 0.0), end=(1.0, 0.0),
+                               geometry="skip")
+    mechanics.fit_rope(rope, steps=20, rounds=2, record_every=5)
+    x = np.zeros((4, 1))
+    return rope, x, x
+
+
+def isometric_rim_model():
+    """book/curiosities/elliptical-sheets.md: IsometricRim(2, 1), Adam (cosine decay, beta_2=0.9)
+    with steps_per_execution, fitted on a column of zeros."""
+    rim = geometry.IsometricRim(2.0, 1.0, 16)
+    steps = 10
+    rim.compile(optimizer=keras.optimizers.Adam(
+        keras.optimizers.schedules.CosineDecay(0.1, steps), beta_2=0.9),
+        steps_per_execution=min(100, steps))
+    rim.fit(np.zeros((steps, 1)), batch_size=1, epochs=1, verbose=0)
+    x = np.zeros((4, 1))
+    return rim, x, x
+
+
 MODELS = {
     "tagger_softmax": lambda: tagger(SoftmaxTagger(K)),
     "tagger_crf": lambda: tagger(CRF(K, lr_multiplier=10)),
@@ -203,6 +226,8 @@ MODELS = {
     "recompute_per_block": lambda: recompute_model("per_block"),
     "recompute_whole": lambda: recompute_model("whole"),
     "capsules": capsule_model,
+    "rope_chain": rope_chain_model,
+    "isometric_rim": isometric_rim_model,
 }
 HEADS = {"tagger_softmax", "tagger_crf", "tagger_memm", "tagger_bimemm", "tagger_memm_low_rank",
          "dense_crf"}
@@ -240,7 +265,7 @@ CHILD = textwrap.dedent(
                else sorted(type(v).__name__ for v in model.loss.values()),
                "optimizer": type(model.optimizer).__name__,
                "iterations": int(model.optimizer.iterations.numpy())}
-        head = model.layers[-1]
+        head = model.layers[-1] if model.layers else model  # RopeChain, IsometricRim: no layers
         if type(model.loss).__name__ == "TaggingLoss":
             out["loss_bound_to_loaded_head"] = model.loss.head is head
         before = [np.array(w) for w in head.get_weights()] if info["head"] else []
@@ -365,7 +390,8 @@ def test_import_kexue_registers_once_keras_is_imported():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), check=True).stdout
     for name in ("kexue>CRF", "kexue>TaggingLoss", "kexue>AdaFactor", "kexue>GradientAccumulator",
-                 "kexue>Recompute", "kexue>MarginLoss", "kexue>SmoothedCrossentropy"):
+                 "kexue>Recompute", "kexue>MarginLoss", "kexue>SmoothedCrossentropy",
+                 "kexue>RopeChain", "kexue>IsometricRim"):
         assert name in out
 
 
@@ -380,3 +406,27 @@ def test_tagging_loss_config_and_standalone_copy():
         TaggingLoss(keras.layers.Dense(3))
     with pytest.raises(ValueError, match="not built"):
         again(np.zeros((1, 2)), np.zeros((1, 2, K), "float32"))
+
+
+def test_rope_chain_and_isometric_rim_configs_round_trip():
+    """from_config(get_config()) keeps every constructor argument (pinned end, geometry, initial
+    angles, penalty; the second curve of the rim); the weights then carry the state."""
+    rope = mechanics.RopeChain(6, 2.0, 1.5, 0.5, anchor=(0.5, 0.0), end=(1.5, -0.5),
+                               geometry="rod", initial_angles=np.linspace(-1.2, 0.3, 6),
+                               penalty=10.0, name="rope")
+    rope.nu.assign([0.3, -0.2])
+    again = mechanics.RopeChain.from_config(rope.get_config())
+    assert again.get_config() == rope.get_config() and again.mu == rope.mu
+    theta0 = keras.ops.convert_to_numpy(again.theta)
+    np.testing.assert_array_equal(theta0, np.linspace(-1.2, 0.3, 6))
+    again.set_weights(rope.get_weights())
+    assert float(again.objective()) == float(rope.objective())
+
+    radius = 2 * geometry.ellipse_quarter_length(2.0, 1.0) / np.pi  # a circle, same quarter length
+    rim = geometry.IsometricRim(2.0, 1.0, 8, other=(radius, radius), name="rim")
+    rim.theta.assign(np.linspace(-1.0, 0.0, 8))
+    copy = geometry.IsometricRim.from_config(rim.get_config())
+    assert copy.get_config() == rim.get_config() and copy.other == (radius, radius)
+    copy.set_weights(rim.get_weights())
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy.defects()),
+                                  keras.ops.convert_to_numpy(rim.defects()))

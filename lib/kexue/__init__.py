@@ -12,7 +12,9 @@ are organised by domain, the way Keras itself is:
   sub-models and rebuilt graphs, and the sequence-tagging heads (softmax, CRF, MEMM, Bi-MEMM);
 - :mod:`kexue.text`: word segmentation as s/b/m/e tagging and its word-level scorer;
 - :mod:`kexue.losses`: the smoothed cross-entropy and the identity loss;
-- :mod:`kexue.capsules`: squash, dynamic routing, the capsule layer, the margin loss, soft K-Means.
+- :mod:`kexue.capsules`: squash, dynamic routing, the capsule layer, the margin loss, soft K-Means;
+- :mod:`kexue.mechanics`: ropes in a rotating frame (the skipping rope) and the RopeChain model;
+- :mod:`kexue.geometry`: ellipses by arc length, two sheets glued, and the IsometricRim model.
 
 Every submodule is reachable as an attribute after ``import kexue`` alone (``kexue.layers``),
 imported on first use. ``import kexue`` itself imports neither Keras nor TensorFlow, yet a model
@@ -36,8 +38,8 @@ SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
                           if not m.name.startswith("_")))
 """The public submodules, each imported on first access as ``kexue.<name>``."""
 
-SERIALIZABLE_MODULES = ("kexue.capsules", "kexue.layers", "kexue.losses", "kexue.optimizers",
-                        "kexue.training")
+SERIALIZABLE_MODULES = ("kexue.capsules", "kexue.geometry", "kexue.layers", "kexue.losses",
+                        "kexue.mechanics", "kexue.optimizers", "kexue.training")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 
