@@ -72,18 +72,29 @@ dist: $(STAMP)
 # book/*/*.md)"` checks them all.
 READER_CHAPTERS ?= book/geometry/angle-distribution.md book/sequence/crf.md
 check-notebooks: dist
-	set -o pipefail; $(BIN)/python tests/reader/check_notebooks.py \
+	@echo "Runnable notebooks in a fresh environment: $(READER_CHAPTERS)"
+	@set -o pipefail; $(BIN)/python tests/reader/check_notebooks.py \
 	  _build/dist/kexue-*.whl _build/reader $(READER_CHAPTERS) 2>&1 | $(TF_NOISE)
+
+# jupyter-cache re-runs a chapter only when its code changes; a change to the library or to the
+# pinned toolchain must re-run them all, so the cache is dropped when their hash changes.
+LIB_HASH = $(shell cat $$(find lib/kexue -name '*.py' | sort) requirements-book.txt | sha256sum | cut -c1-16)
 
 book: $(STAMP) dist
 ifneq ($(KEXUE_SCALE),book)
 	mkdir -p $(BOOK_OUT)
 	sed -e 's/^\(  *timeout:\).*/\1 -1/' _config.yml > $(BOOK_CONFIG)
 endif
-	set -o pipefail; $(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) \
+	@if [ "$$(cat $(BOOK_OUT)/_build/.lib-hash 2>/dev/null)" != "$(LIB_HASH)" ]; then \
+	  echo "The library changed since the last build: every chapter is executed again."; \
+	  rm -rf $(BOOK_OUT)/_build/.jupyter_cache; fi
+	@echo "jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) --config $(BOOK_CONFIG)"
+	@set -o pipefail; $(BIN)/jupyter-book build . -W -n --keep-going --path-output $(BOOK_OUT) \
 	  --config $(BOOK_CONFIG) 2>&1 | $(TF_NOISE)
-	set -o pipefail; KEXUE_BUILT_HTML=$(BOOK_OUT)/_build/html $(BIN)/python -m pytest -q \
+	@echo "Checking the built pages (tests/test_built_html.py)"
+	@set -o pipefail; KEXUE_BUILT_HTML=$(BOOK_OUT)/_build/html $(BIN)/python -m pytest -q \
 	  -p no:cacheprovider tests/test_built_html.py 2>&1 | $(TF_NOISE)
+	mkdir -p $(BOOK_OUT)/_build && echo $(LIB_HASH) > $(BOOK_OUT)/_build/.lib-hash
 	@echo
 	@echo "Book built at KEXUE_SCALE=$(KEXUE_SCALE). Open $(abspath $(BOOK_OUT))/_build/html/index.html"
 
@@ -94,7 +105,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check lib tests _ext
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -q
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider -n 2 --dist loadfile
 
 # The library's unit tests again on the JAX backend (JAX_ENABLE_X64: the float64 tests), tests
 # that use TensorFlow directly skipped (marker tensorflow_only). The test files that use no Keras
@@ -113,7 +124,8 @@ notebooks: $(STAMP)
 	mkdir -p $(SMOKE)/book
 	set -e; for nb in $(NOTEBOOKS); do mkdir -p $(SMOKE)/$$(dirname $$nb); \
 	  $(BIN)/jupytext --quiet --to ipynb --output $(SMOKE)/$${nb%.md}.ipynb $$nb; done
-	set -o pipefail; KEXUE_SCALE=smoke $(BIN)/python -m pytest --nbmake --overwrite -n 2 \
+	@echo "Executing every notebook at smoke scale (nbmake, two workers)"
+	@set -o pipefail; KEXUE_SCALE=smoke $(BIN)/python -m pytest --nbmake --overwrite -n 2 \
 	  --nbmake-timeout=600 -p no:cacheprovider -v --durations=0 $(SMOKE)/book 2>&1 | $(TF_NOISE)
 
 # Build the book with -W -n from the smoke-executed notebooks, without executing anything again:
@@ -126,7 +138,8 @@ smoke-book: $(STAMP) dist
 	ln -sfn ../lib $(SMOKE)/lib
 	ln -sfn ../_ext $(SMOKE)/_ext
 	$(BIN)/jupyter-book build $(SMOKE) -W -n --keep-going --quiet
-	set -o pipefail; KEXUE_BUILT_HTML=$(SMOKE)/_build/html $(BIN)/python -m pytest -q \
+	@echo "Checking the built smoke pages (tests/test_built_html.py)"
+	@set -o pipefail; KEXUE_BUILT_HTML=$(SMOKE)/_build/html $(BIN)/python -m pytest -q \
 	  -p no:cacheprovider tests/test_built_html.py 2>&1 | $(TF_NOISE)
 
 clean:
