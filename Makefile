@@ -78,7 +78,7 @@ check-notebooks: dist
 
 # jupyter-cache re-runs a chapter only when its code changes; a change to the library or to the
 # pinned toolchain must re-run them all, so the cache is dropped when their hash changes.
-LIB_HASH = $(shell cat $$(find lib/kexue -name '*.py' | sort) requirements-book.txt | sha256sum | cut -c1-16)
+LIB_HASH := $(shell cat $$(find lib/kexue -name '*.py' | sort) requirements-book.txt | sha256sum | cut -c1-16)
 
 book: $(STAMP) dist
 ifneq ($(KEXUE_SCALE),book)
