@@ -23,7 +23,8 @@ SHELL := /bin/bash
 # TensorFlow's C++ start-up lines, printed by every kernel before its logging is configured
 # (so TF_CPP_MIN_LOG_LEVEL cannot silence them), its CUDA probe on a machine without a GPU, and
 # ipykernel's notice that a local kernel talks over TCP, and tf.data's notice that Keras's
-# MapDataset names an attribute this TensorFlow build does not know (ignored, as it says).
+# MapDataset names an attribute this TensorFlow build does not know (ignored, as it says), the
+# graph optimiser skipping a pass over tf.recompute_grad's graph, and oneDNN's int64 fallback.
 # Only these exact lines are dropped from the console; every other line, errors included, shows.
 TF_NOISE := sed -u -E \
   -e '/^WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR$$/d' \
@@ -31,7 +32,9 @@ TF_NOISE := sed -u -E \
   -e '/^I0000 [0-9:. ]+[0-9]+ cudart_stub\.cc:[0-9]+\] Could not find cuda drivers on your machine, GPU will not be used\.$$/d' \
   -e '/^E0000 [0-9:. ]+[0-9]+ cuda_platform\.cc:[0-9]+\] failed call to cuInit: .*(UNKNOWN ERROR \(303\)|CUDA_ERROR_NO_DEVICE).*$$/d' \
   -e '/^\[IPKernelApp\] WARNING \| Kernel is running over TCP without encryption\./d' \
-  -e '/^E0000 [0-9:. ]+[0-9]+ node_def_util\.cc:[0-9]+\] NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset;.*This may be expected if your graph generating binary is newer  than this binary\..*$$/d'
+  -e '/^E0000 [0-9:. ]+[0-9]+ node_def_util\.cc:[0-9]+\] NodeDef mentions attribute use_unbounded_threadpool which is not in the op definition: Op<name=MapDataset;.*This may be expected if your graph generating binary is newer  than this binary\..*$$/d' \
+  -e '/^E0000 [0-9:. ]+[0-9]+ tfg_optimizer_hook\.cc:[0-9]+\] tfg_optimizer\{.*\} failed: INVALID_ARGUMENT: Node [^ ]+ has an empty op name$$/d' \
+  -e '/^E0000 [0-9:. ]+[0-9]+ util\.cc:[0-9]+\] oneDNN supports DT_INT64 only on platforms with AVX-512\. Falling back to the default Eigen-based implementation if present\.$$/d'
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
 NOTEBOOKS := $(sort $(wildcard book/*/*.md))

@@ -415,3 +415,26 @@ def check_mask(mask, name: str = "mask", prefix: bool = False, nonempty: bool = 
         raise ValueError(
             f"{name} must be a prefix mask (ones, then zeros: padding on the right, no gaps), "
             f"but row {row} is {m[row].astype(int).tolist()}.")
+
+
+def check_unit_targets(y_true, y_pred, pred_name: str, dims: tuple, what: str):
+    """``y_true`` checked against ``y_pred`` and cast to its dtype: targets in [0, 1].
+
+    ``y_true`` must be numeric or boolean, both must have the shape ``dims`` (e.g.
+    ``("batch", "classes")``, the same sizes for both), and a concrete ``y_true`` must hold
+    finite values in [0, 1] (``what`` names them in the error: "one-hot rows or
+    probabilities"). Shared by the losses that take one-hot or multi-hot targets.
+    """
+    from keras import ops
+
+    y_true = as_tensor(y_true, "y_true")
+    check_dtype(y_true, "y_true", ("number", "bool"))
+    sizes: dict = {}
+    check_shape(y_pred, pred_name, dims, sizes)
+    check_shape(y_true, "y_true", dims, sizes)
+    y = concrete(y_true)
+    if y is not None and y.size and not (np.isfinite(y).all() and (y >= 0).all()
+                                         and (y <= 1).all()):
+        raise ValueError(f"y_true must hold {what} in [0, 1], got values from "
+                         f"{y.min()!r} to {y.max()!r} (shape {y.shape}).")
+    return ops.cast(y_true, y_pred.dtype)

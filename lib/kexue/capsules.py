@@ -41,7 +41,7 @@ from kexue._checks import (
     check_positive,
     check_real,
     check_shape,
-    concrete,
+    check_unit_targets,
     describe,
     dtype_kind,
 )
@@ -301,17 +301,8 @@ def margin_loss(y_true, y_pred, m_plus=0.9, m_minus=0.1, lam=0.25):
     """
     m_plus, m_minus, lam = _check_margins(m_plus, m_minus, lam)
     y_pred = _float_tensor(y_pred, "y_pred")
-    y_true = as_tensor(y_true, "y_true")
-    check_dtype(y_true, "y_true", ("number", "bool"))
-    dims = {}
-    check_shape(y_pred, "y_pred", ("batch", "classes"), dims)
-    check_shape(y_true, "y_true", ("batch", "classes"), dims)
-    y = concrete(y_true)
-    if y is not None and y.size and not (np.isfinite(y).all() and (y >= 0).all()
-                                         and (y <= 1).all()):
-        raise ValueError(f"y_true must hold (multi-)hot targets in [0, 1], got values from "
-                         f"{y.min()!r} to {y.max()!r} (shape {y.shape}).")
-    y_true = ops.cast(y_true, y_pred.dtype)
+    y_true = check_unit_targets(y_true, y_pred, "y_pred", ("batch", "classes"),
+                                "(multi-)hot targets")
     pos = y_true * ops.square(ops.relu(m_plus - y_pred))
     neg = lam * (1.0 - y_true) * ops.square(ops.relu(y_pred - m_minus))
     return ops.sum(pos + neg, axis=-1)

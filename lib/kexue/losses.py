@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import keras
-import numpy as np
 from keras import ops
 
 from kexue._checks import (
@@ -24,7 +23,7 @@ from kexue._checks import (
     check_int_range,
     check_real,
     check_shape,
-    concrete,
+    check_unit_targets,
 )
 
 
@@ -48,16 +47,8 @@ def smoothed_crossentropy(y_true, logits, epsilon=0.1):
     epsilon = _check_epsilon(epsilon)
     logits = as_tensor(logits, "logits")
     check_dtype(logits, "logits", "float")
-    y_true = as_tensor(y_true, "y_true")
-    check_dtype(y_true, "y_true", ("number", "bool"))
-    dims = {}
-    check_shape(logits, "logits", ("batch", "n"), dims)
-    check_shape(y_true, "y_true", ("batch", "n"), dims)
-    y = concrete(y_true)
-    if y is not None and y.size and not (np.isfinite(y).all() and (y >= 0).all() and (y <= 1).all()):
-        raise ValueError(f"y_true must hold one-hot rows or probabilities in [0, 1], got values "
-                         f"from {y.min()!r} to {y.max()!r} (shape {y.shape}).")
-    y_true = ops.cast(y_true, logits.dtype)
+    y_true = check_unit_targets(y_true, logits, "logits", ("batch", "n"),
+                                "one-hot rows or probabilities")
     n = logits.shape[-1]
     log_p = ops.log_softmax(logits, axis=-1)
     q = (1.0 - epsilon) * y_true + epsilon / n
