@@ -163,6 +163,18 @@ class TestNotebook:
         assert tagged[0].cell_type == "code"
         assert "pick(" in tagged[0].source, "budget knobs must come from kexue.runtime.pick"
 
+    def test_parameters_cell_declares_the_work(self, path):
+        """The parameters cell states the dominant work at every scale, for the full estimate."""
+        nb = _read(path)
+        params = next(c.source for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assert re.search(r"\bwork\(", params), (
+            "declare the chapter's dominant work in the parameters cell with "
+            "runtime.work(smoke=..., book=..., full=...), its unit in a comment")
+        for cell in nb.cells:
+            if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+                assert not re.search(r"runtime\.work\(", cell.source), (
+                    "only the parameters cell declares the work:\n" + cell.source)
+
     def test_only_the_parameters_cell_reads_the_scale(self, path):
         nb = _read(path)
         for cell in nb.cells:
@@ -198,7 +210,8 @@ class TestNotebook:
         code = "\n".join(_code(nb))
         glued = set(re.findall(r"""glue\(\s*["']([A-Za-z0-9_]+)["']""", code))
         if "publish_run_time()" in code:
-            glued |= {"run_seconds", "run_scale"}
+            glued |= {"run_seconds", "run_scale", "full_work_ratio", "full_estimate_minutes",
+                      "full_work_text"}
         assert not used - glued, f"glue keys used in the prose but never glued: {used - glued}"
 
     def test_glue_goes_through_kexue(self, path):
@@ -225,6 +238,9 @@ class TestNotebook:
         assert not typed, f"hand-typed times in the run-time section: {typed}"
         code = "\n".join(_code(_read(path)))
         assert "runtime.publish_run_time()" in code, "glue the run's time with publish_run_time()"
+        assert re.search(r"\{glue(?::text)?\}`full_estimate_minutes\b", m.group(1)), (
+            "the run-time section states the full-scale estimate ({glue:text}"
+            "`full_estimate_minutes:,.0f` minutes), glued by publish_run_time()")
 
     def test_no_parameter_name_stands_for_its_value_in_prose(self, path):
         """`width` units reads as a variable name where the reader wants a number: glue it."""
@@ -235,6 +251,7 @@ class TestNotebook:
             lhs = line.split("#", 1)[0].split("=", 1)
             if len(lhs) == 2 and "==" not in line:
                 names.update(n.strip() for n in lhs[0].split(",") if n.strip().isidentifier())
+        names -= {"smoke", "book", "full"}  # a pick()/work() keyword on its own line: a scale
         prose = re.sub(r"```.*?```", "", _prose(nb), flags=re.S)
         alone = sorted(set(re.findall(r"(?<![\w{}])`([A-Za-z_]\w*)`", prose)) & names)
         assert not alone, (

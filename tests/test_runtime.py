@@ -85,3 +85,72 @@ def test_argument_checks_name_the_argument_and_value():
             check_positive(bad, "k")
     with pytest.raises(ValueError, match=r"n must be an integer >= 1, got 1.5 of type float"):
         check_int(1.5, "n")
+
+
+def test_work_returns_the_scale_value_and_records_all_three(monkeypatch):
+    monkeypatch.setattr(runtime, "_WORK", None)
+    for name, value in [("smoke", 20_000), ("book", 360_000), ("full", 1_200_000)]:
+        monkeypatch.setenv("KEXUE_SCALE", name)
+        assert runtime.work(smoke=2 * 10_000, book=6 * 60_000, full=20 * 60_000) == value
+    assert runtime._WORK == {"smoke": 20_000.0, "book": 360_000.0, "full": 1_200_000.0}
+    runtime.work(smoke=np.int64(3), book=np.float32(3.0), full=3)   # NumPy scalars count too
+    assert runtime._WORK == {"smoke": 3.0, "book": 3.0, "full": 3.0}
+
+
+@pytest.mark.parametrize("name", ["smoke", "book", "full"])
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), True, "10", None])
+def test_work_rejects_what_is_not_a_positive_finite_number(monkeypatch, name, bad):
+    monkeypatch.setattr(runtime, "_WORK", None)
+    values = {"smoke": 1, "book": 2, "full": 3, name: bad}
+    with pytest.raises(ValueError, match=rf"^{name} must be a positive number, got "):
+        runtime.work(**values)
+    assert runtime._WORK is None, "a rejected declaration must not be recorded"
+
+
+def test_work_needs_every_scale():
+    with pytest.raises(TypeError, match="missing: book, full"):
+        runtime.work(smoke=1)
+
+
+def _published(monkeypatch, scale_name, seconds, **work):
+    import myst_nb
+
+    glued = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: glued.update({name: value}))
+    monkeypatch.setattr(runtime, "_WORK", None)
+    monkeypatch.setattr(runtime, "elapsed", lambda: seconds)
+    monkeypatch.setenv("KEXUE_SCALE", scale_name)
+    runtime.work(**work)
+    runtime.publish_run_time()
+    return glued
+
+
+def test_publish_run_time_extrapolates_to_full_scale(monkeypatch, capsys):
+    glued = _published(monkeypatch, "book", 90.0, smoke=1_000, book=60_000, full=1_200_000)
+    assert glued["run_seconds"] == 90.0 and glued["run_scale"] == "book"
+    assert glued["full_work_ratio"] == pytest.approx(20.0)
+    assert glued["full_estimate_minutes"] == pytest.approx(90.0 * 20 / 60)
+    assert glued["full_work_text"] == "20× the work of this run"
+    out = capsys.readouterr().out
+    assert "scale book: 90 s" in out and "about 30.0 minutes" in out
+    glued = _published(monkeypatch, "smoke", 6.0, smoke=1_000, book=60_000, full=1_200_000)
+    assert glued["full_work_ratio"] == pytest.approx(1200.0)
+    assert glued["full_estimate_minutes"] == pytest.approx(120.0)
+    assert glued["full_work_text"] == "1,200× the work of this run"
+    glued = _published(monkeypatch, "book", 60.0, smoke=1, book=2, full=9)
+    assert glued["full_work_text"] == "4.5× the work of this run"
+
+
+def test_publish_run_time_at_full_scale_or_equal_work_says_the_same(monkeypatch):
+    for scale_name, work in [("full", dict(smoke=1, book=2, full=3)),
+                             ("book", dict(smoke=5, book=5, full=5))]:
+        glued = _published(monkeypatch, scale_name, 120.0, **work)
+        assert glued["full_work_ratio"] == 1.0
+        assert glued["full_estimate_minutes"] == pytest.approx(2.0)
+        assert glued["full_work_text"] == "the same work as this run"
+
+
+def test_publish_run_time_needs_the_declared_work(monkeypatch):
+    monkeypatch.setattr(runtime, "_WORK", None)
+    with pytest.raises(RuntimeError, match=r"runtime\.work\(smoke=\.\.\., book=\.\.\., full=\.\.\.\)"):
+        runtime.publish_run_time()

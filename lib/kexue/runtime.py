@@ -11,6 +11,10 @@ which chooses one of three values by the ``KEXUE_SCALE`` environment variable:
 ``full``
     the article's own setting, for a reader with a GPU or Colab.
 
+Every chapter also declares, with :func:`work`, how much of its dominant work (training
+examples, Monte Carlo samples, ...) it does at each scale, so that :func:`publish_run_time`
+can say what ``full`` costs from the time of the run at hand.
+
 Used in: every notebook of the book.
 """
 
@@ -63,6 +67,42 @@ def pick(smoke=_MISSING, book=_MISSING, full=_MISSING):
     if missing:
         raise TypeError(f"pick() needs a value for every scale; missing: {', '.join(missing)}.")
     return values[scale()]
+
+
+_WORK: dict | None = None
+"""The amounts of work the chapter declared with :func:`work`, by scale (``None``: none yet)."""
+
+
+def work(smoke=_MISSING, book=_MISSING, full=_MISSING):
+    """Declare the chapter's amount of dominant work at each scale; return the current one.
+
+    Like :func:`pick` (all three values are required, the value of the current :func:`scale`
+    is returned), but the three values are also recorded for :func:`publish_run_time`, which
+    extrapolates this run's time to ``full`` scale by their ratio. The unit is whatever
+    dominates the chapter's time, e.g. training examples processed (epochs times examples,
+    summed over the runs the chapter trains) or Monte Carlo samples drawn; write each value as
+    an expression of the numbers the other ``pick`` calls use, so that they cannot disagree::
+
+        work = runtime.work(smoke=2 * 10_000, book=6 * 60_000, full=20 * 60_000)  # examples
+
+    A chapter whose work does not depend on the scale passes the same value three times.
+    Each value must be a positive finite number; anything else raises a ``ValueError`` (a
+    ``TypeError`` for a missing value or a non-number) that names the argument. A second
+    call replaces the first declaration.
+
+    Used in: every notebook of the book (its parameters cell).
+    """
+    from kexue._checks import check_positive
+
+    values = {"smoke": smoke, "book": book, "full": full}
+    missing = [k for k, v in values.items() if v is _MISSING]
+    if missing:
+        raise TypeError(f"work() needs a value for every scale; missing: {', '.join(missing)}.")
+    checked = {name: check_positive(value, name) for name, value in values.items()}
+    current = scale()
+    global _WORK
+    _WORK = checked
+    return values[current]
 
 
 def seed(n: int = 0) -> None:
@@ -180,14 +220,47 @@ def elapsed() -> float:
     return time.perf_counter() - _T0
 
 
+def _times(ratio: float) -> str:
+    """``ratio`` as a multiplier for prose: ``"4.6×"``, ``"80×"``, ``"1,200×"``."""
+    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
+
+
 def publish_run_time() -> None:
-    """Glue this run's time and scale for the chapter's "Run time" section, and print them.
+    """Glue this run's time, its scale and the estimate for ``full`` scale, and print them.
 
     Glues ``run_seconds`` (seconds since :mod:`kexue.runtime` was imported, i.e. the page's
     own work after its imports) and ``run_scale``, so that the section states the time of the
-    run that built the page, never a number typed by hand.
+    run that built the page, never a number typed by hand. From the amounts of work the page
+    declared with :func:`work` it also glues
+
+    - ``full_work_ratio``: work at ``full`` scale divided by the work of this run's scale;
+    - ``full_estimate_minutes``: this run's seconds times that ratio, in minutes;
+    - ``full_work_text``: the ratio in words for the prose, ``"the same work as this run"``
+      when it is 1, else e.g. ``"80× the work of this run"``.
+
+    The estimate is a linear extrapolation from this machine's run on its CPU cores, and on
+    the high side rather than a forecast: fixed costs (data loading, building models,
+    plotting, the checks) are scaled with the work although they do not grow with it, while
+    a part that grows faster than the declared work is underestimated. It holds for the same hardware as the run that built
+    the page; on a GPU the training parts usually run many times faster.
+
+    Raises ``RuntimeError`` if the page declared no work with :func:`work`.
     """
+    if _WORK is None:
+        raise RuntimeError(
+            "publish_run_time() needs the chapter's amount of work at each scale: declare it "
+            "in the parameters cell with kexue.runtime.work(smoke=..., book=..., full=...).")
     seconds = elapsed()
+    current = scale()
+    ratio = _WORK["full"] / _WORK[current]
+    minutes = seconds * ratio / 60
+    text = ("the same work as this run" if ratio == 1
+            else f"{_times(ratio)} the work of this run")
     glue("run_seconds", seconds, display=False)
-    glue("run_scale", scale(), display=False)
-    print(f"scale {scale()}: {seconds:.0f} s of work after the imports")
+    glue("run_scale", current, display=False)
+    glue("full_work_ratio", ratio, display=False)
+    glue("full_estimate_minutes", minutes, display=False)
+    glue("full_work_text", text, display=False)
+    print(f"scale {current}: {seconds:.0f} s of work after the imports")
+    print(f"full scale: {text}, about {minutes:,.1f} minutes on the same hardware "
+          "(linear extrapolation; a GPU shortens the training parts)")
