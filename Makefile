@@ -49,13 +49,14 @@ BOOK_OUT    := _build/scale-$(KEXUE_SCALE)
 BOOK_CONFIG := $(BOOK_OUT)/_config.yml
 endif
 
-.PHONY: help venv book test lint unit notebooks smoke-book dist check-notebooks clean
+.PHONY: help venv book test lint unit notebooks smoke-book dist check-notebooks clean bench
 
 help:
 	@echo "make book    execute every notebook at KEXUE_SCALE=$(KEXUE_SCALE) and build the HTML book"
 	@echo "make test    lint, unit tests, every notebook at smoke scale (nbmake), book build check,"
 	@echo "             two chapters' runnable notebooks in a fresh environment"
 	@echo "make check-notebooks READER_CHAPTERS=...   runnable notebooks in a fresh environment"
+	@echo "make bench   the benchmark suite (benchmarks/): table in _build/bench/bench.md"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
@@ -146,6 +147,11 @@ smoke-book: $(STAMP) dist
 	@echo "Checking the built smoke pages (tests/test_built_html.py)"
 	@set -o pipefail; KEXUE_BUILT_HTML=$(SMOKE)/_build/html $(BIN)/python -m pytest -q \
 	  -p no:cacheprovider tests/test_built_html.py 2>&1 | $(TF_NOISE)
+
+# The benchmark suite (benchmarks/, not part of `make test`): CPU-time ratios of library
+# components to their references, interleaved repeats, table in _build/bench/bench.md.
+bench: $(STAMP)
+	@set -o pipefail; $(BIN)/python benchmarks/run_all.py 2>&1 | $(TF_NOISE)
 
 clean:
 	rm -rf _build $(SMOKE) .pytest_cache .ruff_cache

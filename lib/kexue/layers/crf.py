@@ -43,6 +43,7 @@ from kexue._checks import (
     concrete,
     describe,
 )
+from kexue.layers.masking import very_negative
 
 PAD_LABEL = -1
 """The label that marks padded positions in ``y_true`` (every real tag is ``>= 0``)."""
@@ -157,7 +158,11 @@ def crf_path_score(emissions, tags, trans, mask=None):
     return unary + binary
 
 
-def _time_major(emissions, m):
+TREE_MAX_TAGS = 32
+"""Above this many tags the CRF uses the sequential recursions (see :func:`_forward`)."""
+
+
+def _stacked_steps(emissions, m):
     """Emissions of steps 2..T with the mask as one extra channel: ``(T-1, B, K+1)``.
 
     One stacked tensor rather than a tuple, because the TensorFlow backend's ``scan``
@@ -168,7 +173,12 @@ def _time_major(emissions, m):
 
 
 def _forward(emissions, trans, m, return_all: bool):
-    """Forward recursion: alpha_k(j) = h_k(j) + logsumexp_i(alpha_{k-1}(i) + g_ij)."""
+    """Forward recursion: alpha_k(j) = h_k(j) + logsumexp_i(alpha_{k-1}(i) + g_ij).
+
+    Sequential over time, ``O(T K^2)``: used above :data:`TREE_MAX_TAGS` tags, where the
+    tree's ``O(T K^3)`` work and ``(T, K, K, K, B)`` intermediates cost more than its
+    ``log2 T`` depth saves (``ops.scan``: not XLA-compilable on TensorFlow).
+    """
     trans = ops.cast(trans, emissions.dtype)
 
     def step(alpha, inputs):
@@ -177,46 +187,12 @@ def _forward(emissions, trans, m, return_all: bool):
         alpha = mk * new + (1.0 - mk) * alpha  # padded step: keep alpha
         return alpha, (alpha if return_all else None)
 
-    last, alphas = ops.scan(step, emissions[:, 0], _time_major(emissions, m))
+    last, alphas = ops.scan(step, emissions[:, 0], _stacked_steps(emissions, m))
     return last, alphas
 
 
-def crf_log_norm(emissions, trans, mask=None):
-    """``log Z``: the log-sum-exp of ``s(a)`` over all ``K**T`` paths, by the forward recursion.
-
-    Args:
-        emissions: ``(B, T, K)`` float; trans: ``(K, K)``; mask: ``(B, T)`` prefix mask or ``None``.
-
-    Returns:
-        ``(B,)`` float. Cost ``O(T K^2)`` per sequence, sequential over ``T``.
-    """
-    _required(trans=trans)
-    emissions, trans, _, mask = check_chain_inputs(emissions, trans, None, mask)
-    m = _float_mask(mask, emissions)
-    last, _ = _forward(_zero_padding(emissions, m), trans, m, return_all=False)
-    return ops.logsumexp(last, axis=-1)
-
-
-def crf_nll(emissions, tags, trans, mask=None):
-    """Negative log-likelihood ``log Z - s(a*)`` of the tag paths ``tags``, shape ``(B,)``."""
-    return crf_log_norm(emissions, trans, mask) - crf_path_score(emissions, tags, trans, mask)
-
-
-def crf_marginals(emissions, trans, mask=None):
-    """Per-position tag marginals ``P(a_k = j)`` by the forward-backward algorithm.
-
-    Args:
-        emissions: ``(B, T, K)``; trans: ``(K, K)``; mask: ``(B, T)`` prefix mask or ``None``.
-
-    Returns:
-        ``(B, T, K)``: each real position's row sums to 1; padded positions are 0. These are
-        also the gradients of ``log Z`` with respect to the emissions.
-    """
-    _required(trans=trans)
-    emissions, trans, _, mask = check_chain_inputs(emissions, trans, None, mask)
-    m = _float_mask(mask, emissions)
-    emissions = _zero_padding(emissions, m)
-    trans = ops.cast(trans, emissions.dtype)
+def _sequential_marginals(emissions, trans, m):
+    """Forward-backward by the sequential recursions (above :data:`TREE_MAX_TAGS` tags)."""
     last, alphas = _forward(emissions, trans, m, return_all=True)
     alpha = ops.concatenate([emissions[:, :1], ops.transpose(alphas, (1, 0, 2))], axis=1)
     log_z = ops.logsumexp(last, axis=-1)
@@ -227,9 +203,223 @@ def crf_marginals(emissions, trans, mask=None):
         beta = mk * new  # next position padded: this one is last, beta = 0
         return beta, beta
 
-    _, betas = ops.scan(back, ops.zeros_like(emissions[:, 0]), _time_major(emissions, m), reverse=True)
+    _, betas = ops.scan(back, ops.zeros_like(emissions[:, 0]), _stacked_steps(emissions, m), reverse=True)
     beta = ops.concatenate([ops.transpose(betas, (1, 0, 2)), ops.zeros_like(emissions[:, :1])], axis=1)
     return ops.exp(alpha + beta - log_z[:, None, None]) * m[..., None]
+
+
+def _time_major(emissions, m):
+    """Emissions ``(T, K, B)`` and mask ``(T, B)``: time first and batch last, so that every
+    log-semiring product below works on contiguous ``B``-vectors."""
+    return ops.transpose(emissions, (1, 2, 0)), ops.transpose(m, (1, 0))
+
+
+def _log_eye(k, dtype):
+    """The log-semiring identity ``(1, K, K, 1)``: 0 on the diagonal and, standing for
+    ``log 0``, a huge negative number elsewhere (finite, so that no ``inf - inf`` arises)."""
+    eye = ops.eye(k, dtype=dtype)
+    return ((1.0 - eye) * (very_negative(dtype) / 2))[None, :, :, None]
+
+
+def _identities(eye, count, mats):
+    """``count`` identity matrices shaped like the entries of ``mats`` ``(T, K, K, B)``."""
+    return ops.broadcast_to(eye, (count, *ops.shape(mats)[1:]))
+
+
+def _log_matmul(a, b):
+    """Log-semiring matrix product ``c_ij = logsumexp_l(a_il + b_lj)``, batched.
+
+    ``a`` and ``b``: ``(n, K, K, B)``, ``n`` positions of ``B`` matrices; returns ``(n, K, K, B)``.
+    It is the ordinary matrix product with ``(+, x)`` replaced by ``(logsumexp, +)``:
+    ``exp(c) = exp(a) @ exp(b)``, computed without leaving log space.
+    """
+    return ops.logsumexp(a[:, :, :, None, :] + b[:, None, :, :, :], axis=2)
+
+
+def _chain_matrices(emissions, trans, m):
+    """The chain as ``T`` log-semiring matrices ``(T, K, K, B)``.
+
+    Step ``k >= 2`` is ``M_k[i, j] = g_ij + h_k(j)``, so that the forward recursion
+    (eq-crf-forward) reads ``alpha_k = alpha_{k-1} (x) M_k`` with ``(x)`` the product of
+    :func:`_log_matmul`; a padded step is the identity; step 1 is ``M_1[i, j] = h_1(j)`` in
+    every row ``i``, so that every row of ``M_1 (x) ... (x) M_k`` is ``alpha_k``.
+    """
+    e, mk = _time_major(emissions, m)  # (T, K, B), (T, B)
+    steps = ops.cast(trans, e.dtype)[None, :, :, None] + e[:, None, :, :]  # (T, K, K, B)
+    first = ops.broadcast_to(e[:1, None, :, :], ops.shape(steps[:1]))
+    steps = ops.concatenate([first, steps[1:]], axis=0)
+    return ops.where(ops.greater(mk, 0)[:, None, None, :], steps, _log_eye(e.shape[1], e.dtype))
+
+
+def _log_semiring_product(mats):
+    """``M_1 (x) M_2 (x) ... (x) M_T`` of ``mats`` ``(T, K, K, B)``, as ``(K, K, B)``.
+
+    A tree: each level multiplies neighbours, ``(M_1 M_2)(M_3 M_4)...`` (an odd count gets an
+    identity appended), halving ``T``. The product is associative, so ``ceil(log2 T)``
+    levels of independent ``K x K`` products give what ``T - 1`` sequential steps give.
+    """
+    eye = _log_eye(mats.shape[1], mats.dtype)
+
+    def level(mats, odd):
+        if odd is not False:
+            mats = ops.concatenate([mats, _identities(eye, odd, mats)], axis=0)
+        return _log_matmul(mats[0::2], mats[1::2])
+
+    t = mats.shape[0]
+    if t is not None:  # a known length: the levels unrolled (what XLA compiles)
+        while t > 1:
+            mats, t = level(mats, 1 if t % 2 else False), (t + 1) // 2
+        return mats[0]
+    return ops.while_loop(lambda x: ops.shape(x)[0] > 1,
+                          lambda x: level(x, ops.shape(x)[0] % 2), mats, maximum_iterations=64)[0]
+
+
+def _log_semiring_scan(mats, reverse: bool = False):
+    """All prefix products ``M_1 (x) ... (x) M_k`` (with ``reverse``: all suffix products
+    ``M_k (x) ... (x) M_T``) of ``mats`` ``(T, K, K, B)``, same shape.
+
+    Doubling: after the level of offset ``d = 1, 2, 4, ...`` entry ``k`` holds the product of
+    the ``2d`` steps that end (start) at ``k``, counting steps beyond the ends as identities;
+    ``ceil(log2 T)`` levels.
+    """
+    eye = _log_eye(mats.shape[1], mats.dtype)
+
+    def level(d, mats, t):
+        pad = _identities(eye, d, mats)
+        if reverse:
+            return _log_matmul(mats, ops.concatenate([mats[d:], pad], axis=0))
+        return _log_matmul(ops.concatenate([pad, mats[: t - d]], axis=0), mats)
+
+    t = mats.shape[0]
+    if t is not None:
+        d = 1
+        while d < t:
+            mats, d = level(d, mats, t), 2 * d
+        return mats
+
+    def body(d, x):
+        t = ops.shape(x)[0]
+        return 2 * d, level(ops.minimum(d, t), x, t)
+
+    return ops.while_loop(lambda d, x: d < ops.shape(x)[0], body, (1, mats),
+                          maximum_iterations=64)[1]
+
+
+def _compiled(fn):
+    """``fn`` compiled with XLA when it is traced into a TensorFlow graph with a known length.
+
+    (TensorFlow feature.) TensorFlow runs the tree of small log-semiring products op by op
+    several times slower than XLA's fused loops, so inside a ``tf.function`` (a Keras train
+    step) the computation is handed to XLA as one compiled function, whatever the model's own
+    ``jit_compile``. Eager calls, unknown lengths, graphs that XLA compiles already (a model
+    compiled with ``jit_compile=True``) and the other backends call ``fn`` as is.
+    """
+    compiled = []
+
+    def call(emissions, *args):
+        if keras.backend.backend() == "tensorflow" and emissions.shape[1] is not None:
+            import tensorflow as tf
+            from tensorflow.python.ops import control_flow_util
+
+            graph = tf.compat.v1.get_default_graph()
+            if not tf.executing_eagerly() and not control_flow_util.GraphOrParentsInXlaContext(graph):
+                if not compiled:
+                    compiled.append(tf.function(fn, jit_compile=True, autograph=False))
+                return compiled[0](emissions, *args)
+        return fn(emissions, *args)
+
+    return call
+
+
+def _log_norm(emissions, trans, m):
+    """``log Z`` ``(B,)`` of zero-padded emissions and a float mask (see :func:`crf_log_norm`)."""
+    total = _log_semiring_product(_chain_matrices(emissions, trans, m))  # (K, K, B)
+    return ops.logsumexp(total[0], axis=0)  # every row is alpha_T
+
+
+_log_norm_fast = _compiled(_log_norm)
+
+
+def _marginals(emissions, trans, m):
+    """Marginals ``(B, T, K)`` of zero-padded emissions and a float mask (forward-backward)."""
+    mats = _chain_matrices(emissions, trans, m)
+    alpha = _log_semiring_scan(mats)[:, 0]  # (T, K, B): alpha_k, row 0 of the k-th prefix
+    suffix = _log_semiring_scan(mats, reverse=True)  # M_k (x) ... (x) M_T
+    # beta_k(i) = logsumexp_j (M_{k+1} (x) ... (x) M_T)_ij; beta_T = 0 (an empty product).
+    beta = ops.logsumexp(suffix[1:], axis=2)  # (T - 1, K, B)
+    beta = ops.concatenate([beta, ops.zeros_like(alpha[:1])], axis=0)
+    log_z = ops.logsumexp(alpha[-1], axis=0)  # (B,)
+    marg = ops.exp(alpha + beta - log_z[None, None, :])
+    return ops.transpose(marg, (2, 0, 1)) * m[..., None]
+
+
+_marginals_fast = _compiled(_marginals)
+
+
+def crf_log_norm(emissions, trans, mask=None):
+    """``log Z``: the log-sum-exp of ``s(a)`` over all ``K**T`` paths, by the forward recursion.
+
+    Args:
+        emissions: ``(B, T, K)`` float; trans: ``(K, K)``; mask: ``(B, T)`` prefix mask or ``None``.
+
+    Returns:
+        ``(B,)`` float: the log-semiring product of the chain's ``T`` matrices
+        (:func:`_chain_matrices`) by a tree of ``ceil(log2 T)`` levels
+        (:func:`_log_semiring_product`), ``O(T K^3)`` work; XLA-compiled inside a TensorFlow
+        graph (:func:`_compiled`).
+    """
+    _required(trans=trans)
+    emissions, trans, _, mask = check_chain_inputs(emissions, trans, None, mask)
+    m = _float_mask(mask, emissions)
+    emissions, trans = _zero_padding(emissions, m), ops.cast(trans, emissions.dtype)
+    if (emissions.shape[-1] or 0) > TREE_MAX_TAGS:
+        last, _ = _forward(emissions, trans, m, return_all=False)
+        return ops.logsumexp(last, axis=-1)
+    return _log_norm_fast(emissions, trans, m)
+
+
+def crf_nll(emissions, tags, trans, mask=None):
+    """Negative log-likelihood ``log Z - s(a*)`` of the tag paths ``tags``, shape ``(B,)``.
+
+    :func:`crf_log_norm` minus :func:`crf_path_score`, computed as one XLA-compiled function
+    inside a TensorFlow graph (:func:`_compiled`).
+    """
+    _required(tags=tags, trans=trans)
+    emissions, trans, tags, mask = check_chain_inputs(emissions, trans, tags, mask)
+    m = _float_mask(mask, emissions)
+    if (emissions.shape[-1] or 0) > TREE_MAX_TAGS:
+        return crf_log_norm(emissions, trans, m) - crf_path_score(emissions, tags, trans, m)
+    emissions, trans = _zero_padding(emissions, m), ops.cast(trans, emissions.dtype)
+    return _nll_fast(emissions, ops.cast(tags, "int32"), trans, m)
+
+
+def _nll(emissions, tags, trans, m):
+    """:func:`crf_nll` of zero-padded emissions, int32 tags and a float mask."""
+    return _log_norm(emissions, trans, m) - crf_path_score(emissions, tags, trans, m)
+
+
+_nll_fast = _compiled(_nll)
+
+
+def crf_marginals(emissions, trans, mask=None):
+    """Per-position tag marginals ``P(a_k = j)`` by the forward-backward algorithm.
+
+    Args:
+        emissions: ``(B, T, K)``; trans: ``(K, K)``; mask: ``(B, T)`` prefix mask or ``None``.
+
+    Returns:
+        ``(B, T, K)``: each real position's row sums to 1; padded positions are 0. These are
+        also the gradients of ``log Z`` with respect to the emissions. ``alpha`` and ``beta``
+        come from all prefix and suffix products of the chain's matrices
+        (:func:`_log_semiring_scan`), ``ceil(log2 T)`` levels each.
+    """
+    _required(trans=trans)
+    emissions, trans, _, mask = check_chain_inputs(emissions, trans, None, mask)
+    m = _float_mask(mask, emissions)
+    emissions, trans = _zero_padding(emissions, m), ops.cast(trans, emissions.dtype)
+    if (emissions.shape[-1] or 0) > TREE_MAX_TAGS:
+        return _sequential_marginals(emissions, trans, m)
+    return _marginals_fast(emissions, trans, m)
 
 
 # ------------------------------------------------------------------------ decoding
@@ -247,6 +437,10 @@ def viterbi(unary, pairwise, lengths=None):
     Returns:
         ``(paths, scores)``: ``list`` of ``B`` int arrays (each of its own length) and the
         ``(B,)`` best scores. Ties go to the lowest tag index.
+
+    Both passes are loops over time only, each step vectorised over the batch: the forward
+    pass keeps ``delta`` ``(B, K)`` and the back-pointers ``(B, T, K)``; a padded step points
+    every tag to itself, so the backtrack runs over all ``T`` steps for every sequence at once.
     """
     unary = as_array(unary, "unary", np.float64)
     if unary.ndim != 3 or 0 in unary.shape:
@@ -259,29 +453,35 @@ def viterbi(unary, pairwise, lengths=None):
         raise ValueError(
             f"pairwise must have shape ({k}, {k}) or {(b, t, k, k)}, got shape {pairwise.shape}.")
     check_finite(pairwise, "pairwise", allow="-inf")
-    lengths = _check_lengths(lengths, b, t)
-    delta = unary[:, 0].copy()
-    back = np.zeros((b, t, k), dtype=np.int64)
-    rows = np.arange(b)
+    return _viterbi(unary, pairwise, _check_lengths(lengths, b, t))
+
+
+def _viterbi(unary, pairwise, lengths):
+    """:func:`viterbi` on checked float64 arrays and ``(B,)`` int lengths (no checks)."""
+    b, t, k = unary.shape
+    same = np.arange(k)
+    delta = unary[:, 0]
+    back = np.empty((b, t, k), dtype=np.int64)
+    back[:, 0] = same
     for pos in range(1, t):
         edge = pairwise if pairwise.ndim == 2 else pairwise[:, pos]
         cand = delta[:, :, None] + edge  # (B, K_prev, K)
-        best_prev = cand.argmax(axis=1)
-        new = cand.max(axis=1) + unary[:, pos]
-        live = (pos < lengths)[:, None]
-        delta = np.where(live, new, delta)
-        back[:, pos] = np.where(live, best_prev, np.arange(k)[None])
-    last = delta.argmax(axis=1)
-    scores = delta[rows, last]
-    paths = []
-    for i in range(b):
-        n = lengths[i]
-        path = np.empty(n, dtype=np.int64)
-        path[-1] = last[i]
-        for pos in range(n - 1, 0, -1):
-            path[pos - 1] = back[i, pos, path[pos]]
-        paths.append(path)
-    return paths, scores
+        best = cand.argmax(axis=1)  # first maximum: ties go to the lowest tag
+        new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + unary[:, pos]
+        live = pos < lengths
+        if live.all():
+            delta, back[:, pos] = new, best
+        else:  # a padded step keeps delta and points every tag to itself
+            delta = np.where(live[:, None], new, delta)
+            back[:, pos] = np.where(live[:, None], best, same)
+    rows = np.arange(b)
+    tag = delta.argmax(axis=1)
+    scores = delta[rows, tag]
+    path = np.empty((b, t), dtype=np.int64)
+    for pos in range(t - 1, -1, -1):
+        path[:, pos] = tag
+        tag = back[rows, pos, tag]
+    return [path[i, :n] for i, n in enumerate(lengths.tolist())], scores
 
 
 def _check_lengths(lengths, b: int, t: int, name: str = "lengths") -> np.ndarray:
@@ -336,7 +536,9 @@ def viterbi_decode(emissions, trans, lengths=None, allowed_start=None, allowed_e
                          f"{np.shape(emissions)}, got shape {g.shape}.")
     check_finite(g, "trans", allow="-inf")
     lengths = _check_lengths(lengths, b, t)
-    em = em.copy()
+    if (allowed_start is not None or allowed_end is not None) and (
+            em is emissions or not em.flags.owndata):
+        em = em.copy()  # the constraints below write into em, never into the caller's data
     if allowed_start is not None:
         banned = np.setdiff1d(np.arange(k), _check_tag_set(allowed_start, "allowed_start", k))
         em[:, 0, banned] = -np.inf
@@ -345,7 +547,7 @@ def viterbi_decode(emissions, trans, lengths=None, allowed_start=None, allowed_e
         rows = np.arange(b)
         for tag in banned:
             em[rows, lengths - 1, tag] = -np.inf
-    paths, _ = viterbi(em, g, lengths)
+    paths, _ = _viterbi(em, g, lengths)  # checked above
     return paths[0] if single else paths
 
 
@@ -637,13 +839,17 @@ class CRF(TaggingHead):
         return crf_nll(emissions, tags, self.trans, mask)
 
     def decode(self, emissions, lengths=None, allowed_start=None, allowed_end=None):
-        """Viterbi paths for a batch of emissions ``(B, T, K)``; a list of int arrays."""
+        """Viterbi paths for a batch of emissions ``(B, T, K)``; a list of int arrays.
+
+        The transitions are read from the weight once per call, as NumPy (no tensor op).
+        """
         em = as_array(emissions, "emissions")
         if em.ndim != 3:
             raise ValueError(f"emissions must have shape (batch, time, tags), got shape {em.shape}.")
-        return viterbi_decode(
-            em, ops.convert_to_numpy(self.trans), lengths, allowed_start, allowed_end
-        )
+        trans = np.asarray(ops.convert_to_numpy(self._trans), dtype=np.float64)
+        if self.lr_multiplier != 1.0:
+            trans = trans * self.lr_multiplier
+        return viterbi_decode(em, trans, lengths, allowed_start, allowed_end)
 
     def get_config(self):
         return {

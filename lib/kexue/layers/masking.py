@@ -151,10 +151,35 @@ def masked_max(x, mask, axis=1):
     x = _numeric(x, "x")
     _check_axis(axis, x)
     m = _float_mask(mask, x)
-    keep = ops.greater(m, 0)
-    out = ops.max(ops.where(keep, x, very_negative(x.dtype)), axis=1)
-    any_real = ops.greater(ops.sum(m, axis=1), 0)
+    if dtype_kind(x) == "f":
+        out = _max_of_real(x, m)
+    else:
+        out = ops.max(ops.where(ops.greater(m, 0), x, very_negative(x.dtype)), axis=1)
+    any_real = ops.greater(ops.max(m, axis=1), 0)
     return ops.where(any_real, out, ops.zeros_like(out))
+
+
+@ops.custom_gradient
+def _max_of_real(x, m):
+    """``max_t`` of ``x`` ``(batch, T, ...)`` over the positions where the float mask ``m``
+    (``x``'s shape with 1s after the time axis) is 1; ``(batch, ...)``.
+
+    The padding is replaced by :func:`very_negative` with one ``where`` (a NaN there cannot
+    leak); the gradient is written out, so that the ``where`` costs nothing in the backward
+    pass: ``d max / d x_t = [x_t is the maximum] / (number of maxima)``, as for ``ops.max``,
+    and never at a padded position. No gradient flows to the mask.
+    """
+    masked = ops.where(ops.greater(m, 0), x, very_negative(x.dtype))
+    out = ops.max(masked, axis=1)
+
+    def grad(*args, upstream=None):
+        if upstream is None:
+            (upstream,) = args
+        hit = ops.cast(ops.equal(masked, ops.expand_dims(out, 1)), x.dtype)
+        share = upstream / ops.sum(hit, axis=1)
+        return hit * ops.expand_dims(share, 1), ops.zeros_like(m)
+
+    return out, grad
 
 
 def masked_softmax(logits, mask, axis=-1):
