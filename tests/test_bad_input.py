@@ -187,6 +187,14 @@ CASES += ISSUE
 case("kexue.runtime.scale", "KEXUE_SCALE", ValueError, "'smoke', 'book', 'full'")(
     lambda mp, tmp: (mp.setenv("KEXUE_SCALE", "huge"), runtime.scale()))
 bad("kexue.runtime.pick", "full", TypeError, lambda: runtime.pick(smoke=1, book=2))
+bad("kexue.runtime.work", "full", TypeError, lambda: runtime.work(smoke=1, book=2),
+    label="missing")
+bad("kexue.runtime.work", "book", ValueError, lambda: runtime.work(smoke=1, book=0, full=3),
+    "positive number", label="zero")
+bad("kexue.runtime.work", "full", ValueError,
+    lambda: runtime.work(smoke=1, book=2, full=float("inf")), "positive number", label="inf")
+bad("kexue.runtime.work", "smoke", TypeError, lambda: runtime.work(smoke="1", book=2, full=3),
+    "positive number", label="string")
 bad("kexue.runtime.seed", "seed", ValueError, lambda: runtime.seed(-1), label="negative")
 bad("kexue.runtime.seed", "seed", ValueError, lambda: runtime.seed(1.5), label="float")
 bad("kexue.runtime.seed", "seed", ValueError, lambda: runtime.seed(True), label="bool")
@@ -901,6 +909,86 @@ bad(GM + "solid_volume", "n_points", ValueError,
 bad(GM + "surface_area", "y", ValueError,
     lambda: geometry.surface_area(zeros((3, 3)), zeros((3, 2)), zeros((3, 3))), r"shape \(3, 3\)")
 
+# -------------------------------------------------------------------- kexue.stats: HSIC and CKA
+
+HS = "kexue.stats."
+XS = arange(6.0)
+bad(HS + "median_bandwidth", "x", ValueError, lambda: stats.median_bandwidth(zeros(5)), "distinct")
+bad(HS + "median_bandwidth", "x", ValueError, lambda: stats.median_bandwidth([1.0, nan, 2.0]),
+    "finite", label="NaN")
+bad(HS + "gram_matrix", "kernel", ValueError, lambda: stats.gram_matrix(XS, kernel="rbf"),
+    "gaussian")
+bad(HS + "gram_matrix", "sigma", ValueError, lambda: stats.gram_matrix(XS, sigma=0.0), "positive")
+bad(HS + "gram_matrix", "x", ValueError, lambda: stats.gram_matrix(zeros((2, 3, 4))), r"\(n, d\)",
+    label="rank")
+bad(HS + "hsic", "y", ValueError, lambda: stats.hsic(XS, arange(5.0)), "as many samples",
+    label="mismatched n")
+bad(HS + "hsic", "x", ValueError, lambda: stats.hsic(XS[:3], XS[:3], estimator="unbiased"),
+    "n >= 4", label="unbiased n<4")
+bad(HS + "hsic", "y", ValueError, lambda: stats.hsic(XS, [0, 1, 2, nan, 4, 5]), "finite",
+    label="NaN")
+bad(HS + "hsic", "estimator", ValueError, lambda: stats.hsic(XS, XS, estimator="u"), "unbiased")
+bad(HS + "hsic", "sigma", ValueError, lambda: stats.hsic(XS, XS, sigma=(1.0, 2.0, 3.0)), "pair",
+    label="triple")
+bad(HS + "hsic", "x", TypeError, lambda: stats.hsic("abc", XS), label="str")
+bad(HS + "hsic_gram", "L", ValueError, lambda: stats.hsic_gram(eye(4), eye(5)), "shape of K")
+bad(HS + "hsic_gram", "K", ValueError, lambda: stats.hsic_gram(zeros((4, 3)), zeros((4, 3))),
+    "square", label="not square")
+bad(HS + "hsic_gram", "K", ValueError, lambda: stats.hsic_gram(eye(3), eye(3), "unbiased"),
+    "at least 4", label="unbiased n<4")
+bad(HS + "hsic_gram", "K", ValueError, lambda: stats.hsic_gram(full((4, 4), nan), eye(4)),
+    "finite", label="NaN")
+bad(HS + "hsic_test", "permutations", ValueError, lambda: stats.hsic_test(XS, XS, permutations=0))
+bad(HS + "hsic_test", "seed", ValueError, lambda: stats.hsic_test(XS, XS, seed=-1))
+bad(HS + "hsic_test", "y", ValueError, lambda: stats.hsic_test(XS, XS[:4]), "as many samples",
+    label="mismatched n")
+bad(HS + "cka", "x", ValueError, lambda: stats.cka(zeros((6, 2)), XS), "vary", label="constant")
+bad(HS + "cka", "kernel", ValueError, lambda: stats.cka(XS, XS, kernel=None))
+bad(HS + "cka_gram", "L", ValueError, lambda: stats.cka_gram(eye(4), zeros((4, 4))), "vary")
+bad(HS + "cka_gram", "L", ValueError, lambda: stats.cka_gram(eye(4), eye(3)), "shape of K",
+    label="shape")
+bad(HS + "hsic_ops", "sigma", ValueError, lambda: stats.hsic_ops(XS, XS, sigma=None), "positive")
+bad(HS + "hsic_ops", "y", ValueError,
+    lambda: stats.hsic_ops(XS.astype(F), arange(5.0).astype(F), sigma=1.0), r"n=6",
+    label="mismatched n")
+bad(HS + "hsic_ops", "x", TypeError, lambda: stats.hsic_ops(arange(6), XS, sigma=1.0), "float",
+    label="int dtype")
+
+
+# ------------------------------------------- RNN gradients: adding problem, profiles, cell
+
+bad("kexue.data.adding_problem", "num", ValueError, lambda: data.adding_problem(0, 5), ">= 1")
+bad("kexue.data.adding_problem", "length", ValueError, lambda: data.adding_problem(3, 1), ">= 2")
+bad("kexue.data.adding_problem", "seed", ValueError, lambda: data.adding_problem(3, 5, seed=-1))
+bad("kexue.data.adding_problem", "num", TypeError, lambda: data.adding_problem("3", 5),
+    label="str")
+JP = "kexue.training.jacobian_profile"
+X_RNN = zeros((2, 4, 3), F)
+bad(JP, "layer", TypeError, lambda: training.jacobian_profile("lstm", X_RNN), "recurrent layer")
+bad(JP, "layer", TypeError, lambda: training.jacobian_profile(keras.layers.Dense(2), X_RNN),
+    "state_size", label="dense")
+bad(JP, "inputs", ValueError, lambda: training.jacobian_profile(keras.layers.LSTM(2), zeros((2, 3))),
+    "shape", label="rank")
+bad(JP, "inputs", ValueError,
+    lambda: training.jacobian_profile(keras.layers.LSTM(2), full((1, 3, 2), nan)), "finite",
+    label="nan")
+bad(JP, "wrt", ValueError, lambda: training.jacobian_profile(keras.layers.GRU(2), X_RNN, wrt="x"))
+bad(JP, "direction", ValueError,
+    lambda: training.jacobian_profile(keras.layers.GRU(2), X_RNN, direction="back"))
+bad(JP, "of", ValueError, lambda: training.jacobian_profile(keras.layers.GRU(2), X_RNN, of="h"))
+bad(JP, "per_example", TypeError,
+    lambda: training.jacobian_profile(keras.layers.GRU(2), X_RNN, per_example="yes"))
+bad(JP, "initial_state", ValueError,
+    lambda: training.jacobian_profile(keras.layers.LSTM(2), X_RNN, initial_state=[zeros((2, 2))]),
+    "list of 2", label="length")
+bad(JP, "initial_state[0]", ValueError,
+    lambda: training.jacobian_profile(keras.layers.GRU(2), X_RNN, initial_state=[zeros((3, 2))]),
+    "shape", label="shape")
+OG = "kexue.layers.recurrent.OutputGatedGRUCell"
+bad(OG, "units", ValueError, lambda: kexue.layers.recurrent.OutputGatedGRUCell(0), "positive")
+bad(OG, "units", TypeError, lambda: kexue.layers.recurrent.OutputGatedGRUCell(1.5), label="float")
+bad(OG, "recurrent_initializer", ValueError,
+    lambda: kexue.layers.recurrent.OutputGatedGRUCell(2, recurrent_initializer="nope"))
 
 # ---------------------------------------------------------------- callables with no bad input
 
@@ -1121,3 +1209,140 @@ def test_masked_layers_build_on_symbolic_tensors():
     model = keras.Model(ids, out)
     x = np.array([[3, 4, 0], [5, 6, 7]])
     assert model.predict(x, verbose=0).shape == (2, 6)
+
+
+# ------------------------------------------------ kexue.training: signal propagation by depth
+
+DN = "kexue.training.depth_norms"
+bad(DN, "activation", ValueError, lambda: training.depth_norms("nope", "he_normal", 2, 4),
+    "activation name")
+bad(DN, "activation", TypeError, lambda: training.depth_norms(3, "he_normal", 2, 4),
+    "callable", label="int")
+bad(DN, "initializer", ValueError, lambda: training.depth_norms("relu", "nope", 2, 4),
+    "initializer")
+bad(DN, "initializer", TypeError, lambda: training.depth_norms("relu", 0.5, 2, 4),
+    label="float")
+bad(DN, "depth", ValueError, lambda: training.depth_norms("relu", "he_normal", 0, 4), ">= 1")
+bad(DN, "width", ValueError, lambda: training.depth_norms("relu", "he_normal", 2, 0))
+bad(DN, "width", ValueError, lambda: training.depth_norms("relu", "he_normal", 2, [4, 4, 4]),
+    "depth=2", label="length")
+bad(DN, "n", ValueError, lambda: training.depth_norms("relu", "he_normal", 2, 4, n=0))
+bad(DN, "seed", ValueError, lambda: training.depth_norms("relu", "he_normal", 2, 4, seed=-1))
+bad(DN, "inputs", ValueError,
+    lambda: training.depth_norms("relu", "he_normal", 2, 4, inputs=full((3, 4), nan)), "finite")
+bad(DN, "inputs", ValueError,
+    lambda: training.depth_norms("relu", "he_normal", 2, 4, inputs=zeros(4)), "shape",
+    label="rank")
+bad(DN, "cotangents", ValueError,
+    lambda: training.depth_norms("relu", "he_normal", 2, 4, n=3, cotangents=zeros((3, 5))),
+    "shape")
+bad(DN, "dtype", ValueError, lambda: training.depth_norms("relu", "he_normal", 2, 4, dtype="int8"))
+
+
+# -------------------------------------------------------------------------- kexue.activations
+
+from kexue import activations  # noqa: E402
+
+AC = "kexue.activations."
+bad(AC + "xmin1exp", "x", TypeError, lambda: activations.xmin1exp(arange(3)), "float dtype")
+bad(AC + "xmin1exp", "x", TypeError, lambda: activations.xmin1exp("1.0"), label="str")
+bad(AC + "xmin1exp_naive", "x", TypeError, lambda: activations.xmin1exp_naive(None))
+bad(AC + "derivative", "activation", TypeError, lambda: activations.derivative("relu", zeros(3)),
+    "callable")
+bad(AC + "derivative", "activation", ValueError,
+    lambda: activations.derivative(lambda v: v[:1], zeros(3, F)), "elementwise",
+    label="not-elementwise")
+bad(AC + "saturated_intervals", "threshold", ValueError,
+    lambda: activations.saturated_intervals(activations.xmin1exp, 0.0), "positive")
+bad(AC + "saturated_intervals", "grid", ValueError,
+    lambda: activations.saturated_intervals(activations.xmin1exp, 0.1, grid=2))
+bad(AC + "saturation_fraction", "std", ValueError,
+    lambda: activations.saturation_fraction(activations.xmin1exp, 0.1, std=nan), "positive")
+bad(AC + "saturation_fraction", "threshold", TypeError,
+    lambda: activations.saturation_fraction(activations.xmin1exp, "0.1"), label="str")
+bad(AC + "saturation_fraction_mc", "n", ValueError,
+    lambda: activations.saturation_fraction_mc(activations.xmin1exp, 0.1, n=0))
+bad(AC + "saturation_fraction_mc", "seed", TypeError,
+    lambda: activations.saturation_fraction_mc(activations.xmin1exp, 0.1, seed=1.5))
+bad(AC + "dead_unit_fraction", "model", TypeError,
+    lambda: activations.dead_unit_fraction("model", zeros((2, 3))), "Keras model")
+bad(AC + "dead_unit_fraction", "x", ValueError,
+    lambda: activations.dead_unit_fraction(keras.Sequential([
+        keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]),
+        full((2, 3), nan)), "finite", label="nan")
+bad(AC + "dead_unit_fraction", "share", ValueError,
+    lambda: activations.dead_unit_fraction(keras.Sequential([
+        keras.Input((3,)), keras.layers.Dense(4, activation="relu"), keras.layers.Dense(2)]),
+        zeros((2, 3)), share=0.0))
+
+
+# ----------------------------------------------------------- kexue.stats: random matrices, MP
+
+ST = "kexue.stats."
+bad(ST + "gram_moments", "dist", ValueError, lambda: stats.gram_moments(4, 4, "cauchy"))
+bad(ST + "gram_moments", "m", ValueError, lambda: stats.gram_moments(0, 4))
+bad(ST + "gram_moments", "variance", ValueError, lambda: stats.gram_moments(4, 4, variance=-1.0),
+    "positive")
+bad(ST + "orthogonality_mse", "w", ValueError, lambda: stats.orthogonality_mse(zeros(3)), "shape")
+bad(ST + "orthogonality_mse", "w", ValueError,
+    lambda: stats.orthogonality_mse(full((2, 2), nan)), "NaN", label="nan")
+bad(ST + "sample_matrix", "dist", ValueError, lambda: stats.sample_matrix(3, 3, "cauchy"))
+bad(ST + "sample_matrix", "n", TypeError, lambda: stats.sample_matrix(3, 2.5))
+bad(ST + "sample_matrix", "seed", ValueError, lambda: stats.sample_matrix(3, 3, seed=-1))
+bad(ST + "marchenko_pastur_support", "ratio", ValueError,
+    lambda: stats.marchenko_pastur_support(0.0), "positive")
+bad(ST + "marchenko_pastur_support", "variance", ValueError,
+    lambda: stats.marchenko_pastur_support(1.0, nan))
+bad(ST + "marchenko_pastur_pdf", "x", ValueError,
+    lambda: stats.marchenko_pastur_pdf([1.0, nan], 1.0), "NaN")
+bad(ST + "marchenko_pastur_pdf", "ratio", TypeError,
+    lambda: stats.marchenko_pastur_pdf(1.0, "1"), label="str")
+bad(ST + "marchenko_pastur_cdf", "x", TypeError, lambda: stats.marchenko_pastur_cdf(None, 1.0))
+bad(ST + "marchenko_pastur_cdf", "variance", ValueError,
+    lambda: stats.marchenko_pastur_cdf(1.0, 1.0, variance=0.0))
+
+
+# ------------------------------------------------- kexue.training: curvature (Hessian probes)
+
+def _curv_model():
+    return keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+
+
+_CURV_X, _CURV_Y = zeros((4, 2), F), zeros((4, 1), F)
+_CURV_MSE = keras.losses.MeanSquaredError()
+TH = "kexue.training.top_hessian_eigenvalue"
+HV = "kexue.training.hessian_vector_product"
+bad(TH, "model", TypeError, lambda: training.top_hessian_eigenvalue("mlp", _CURV_MSE, _CURV_X,
+                                                                    _CURV_Y))
+bad(TH, "loss_fn", TypeError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), "mse", _CURV_X, _CURV_Y), "callable")
+bad(TH, "iters", ValueError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y, iters=0))
+bad(TH, "tol", ValueError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y, tol=-1.0))
+bad(TH, "seed", TypeError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y,
+                                            seed=0.5), label="float")
+bad(TH, "x", ValueError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), _CURV_MSE, full((4, 2), nan),
+                                            _CURV_Y), "finite", label="nan")
+bad(TH, "x", ValueError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), _CURV_MSE, zeros((3, 2), F),
+                                            _CURV_Y), "same", label="length")
+bad(TH, "training", TypeError,
+    lambda: training.top_hessian_eigenvalue(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y,
+                                            training="yes"))
+bad(HV, "vectors", ValueError,
+    lambda: training.hessian_vector_product(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y,
+                                            [zeros((2, 1))]), "one array per", label="count")
+bad(HV, "vectors", ValueError,
+    lambda: training.hessian_vector_product(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y,
+                                            [zeros((1, 2)), zeros((1,))]), "shape", label="shape")
+bad(HV, "vectors", ValueError,
+    lambda: training.hessian_vector_product(_curv_model(), _CURV_MSE, _CURV_X, _CURV_Y,
+                                            [full((2, 1), nan), zeros((1,))]), "finite",
+    label="nan")
+bad(HV, "model", ValueError,
+    lambda: training.hessian_vector_product(keras.Sequential([keras.layers.Dense(1)]),
+                                            _CURV_MSE, _CURV_X, _CURV_Y, []), "built",
+    label="unbuilt")

@@ -345,3 +345,41 @@ def test_mirror_folder_that_does_not_exist_is_reported(cache, offline, monkeypat
         data.fetch(SMALL)
     msg = str(err.value)
     assert "KEXUE_DATA_MIRROR" in msg and str(missing) in msg and "not an existing folder" in msg
+
+
+# ------------------------------------------------------------------------- the adding problem
+
+
+def test_adding_problem_shapes_markers_and_targets():
+    x, y = data.adding_problem(500, 9, seed=3)
+    assert x.shape == (500, 9, 2) and y.shape == (500, 1)
+    assert x.dtype == np.float32 and y.dtype == np.float32
+    values, markers = x[..., 0], x[..., 1]
+    assert ((values >= 0) & (values < 1)).all()
+    assert set(np.unique(markers)) == {0.0, 1.0}
+    np.testing.assert_array_equal(markers[:, :4].sum(1), 1)   # one marker in [0, 9 // 2)
+    np.testing.assert_array_equal(markers[:, 4:].sum(1), 1)   # one in [9 // 2, 9)
+    np.testing.assert_array_equal(y[:, 0], (values * markers).sum(1))
+    both = [np.flatnonzero(m) for m in markers]
+    np.testing.assert_array_equal(y[:, 0], [values[i, a] + values[i, b]
+                                            for i, (a, b) in enumerate(both)])
+
+
+def test_adding_problem_is_seeded_and_its_baseline_is_one_sixth():
+    a, b = data.adding_problem(20, 6, seed=1), data.adding_problem(20, 6, seed=1)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[0], data.adding_problem(20, 6, seed=2)[0])
+    _, y = data.adding_problem(40000, 2, seed=0)
+    assert abs(np.mean((y - 1.0) ** 2) - 1 / 6) < 0.005   # Var(u1 + u2) = 2 / 12
+    x, _ = data.adding_problem(3, 2)                      # length 2: both steps are marked
+    np.testing.assert_array_equal(x[..., 1], 1.0)
+
+
+@pytest.mark.parametrize("kwargs, name", [(dict(num=0, length=5), "num"),
+                                          (dict(num=3, length=1), "length"),
+                                          (dict(num=3, length=5, seed=-1), "seed"),
+                                          (dict(num=2.0, length=5), "num")])
+def test_adding_problem_bad_arguments(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        data.adding_problem(**kwargs)

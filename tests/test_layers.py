@@ -417,3 +417,69 @@ def test_reuse_bad_input():
         replace_layer(model, "stem", "relu")
     with pytest.raises(TypeError, match="keras.Model"):
         clone_with_weights("model")
+
+
+# ------------------------------------------------------------------- recurrent: OutputGatedGRUCell
+
+
+def test_output_gated_gru_cell_matches_its_equations():
+    """RNN(OutputGatedGRUCell) over a sequence equals the NumPy recurrence
+    z, r = sigmoid(.), c = (1 - z) c + z tanh(.), h = r c (float64)."""
+    from kexue.layers import OutputGatedGRUCell
+
+    rng = np.random.default_rng(0)
+    cell = OutputGatedGRUCell(3, bias_initializer="random_normal", dtype="float64")
+    layer = keras.layers.RNN(cell, return_sequences=True, return_state=True, dtype="float64")
+    x = rng.normal(size=(2, 5, 4))
+    seq, h_last, c_last = (keras.ops.convert_to_numpy(v)
+                           for v in layer(keras.ops.convert_to_tensor(x, "float64")))
+    w, u, b = (keras.ops.convert_to_numpy(v) for v in (cell.kernel, cell.recurrent_kernel,
+                                                      cell.bias))
+
+    def sigmoid(z):
+        return 1 / (1 + np.exp(-z))
+
+    tol = 1e-12 if keras.backend.backend() != "jax" else 1e-6   # JAX: ops.tanh in float32
+    h, c = np.zeros((2, 3)), np.zeros((2, 3))
+    for t in range(5):
+        zx, rx, cx = np.split(x[:, t] @ w + b, 3, axis=-1)
+        zh, rh, ch = np.split(h @ u, 3, axis=-1)
+        z, r = sigmoid(zx + zh), sigmoid(rx + rh)
+        c = (1 - z) * c + z * np.tanh(cx + ch)
+        h = r * c
+        np.testing.assert_allclose(seq[:, t], h, atol=tol)
+    np.testing.assert_allclose(h_last, h, atol=tol)
+    np.testing.assert_allclose(c_last, c, atol=tol)
+    assert cell.state_size == [3, 3] and cell.output_size == 3
+
+
+def test_output_gated_gru_cell_config_and_training():
+    from kexue.layers import OutputGatedGRUCell
+
+    cell = OutputGatedGRUCell(5, recurrent_initializer="glorot_uniform", name="og")
+    again = OutputGatedGRUCell.from_config(cell.get_config())
+    assert again.get_config() == cell.get_config()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((6, 2)), keras.layers.RNN(OutputGatedGRUCell(8)),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
+    x = np.random.default_rng(1).normal(size=(64, 6, 2)).astype("float32")
+    y = x[:, 0, :1] + x[:, -1, :1]
+    losses = model.fit(x, y, epochs=20, batch_size=16, verbose=0).history["loss"]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_masked_max_gradient_splits_ties_and_skips_padding():
+    # rows: distinct values; a tie of two real maxima; padding larger than the real values
+    # (and NaN); all padding. The gradient is that of ops.max over the real positions.
+    x = np.array([[[1.0], [3.0], [2.0]], [[2.0], [2.0], [0.0]], [[0.0], [9.0], [np.nan]],
+                  [[5.0], [np.nan], [1.0]]], dtype="float64")
+    m = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]], dtype="float64")
+    weights = np.array([[2.0], [3.0], [5.0], [7.0]])
+    (g,) = grads(lambda v: keras.ops.sum(masked_max(v, m) * weights), x)
+    want = np.zeros_like(x)
+    want[0, 1] = 2.0
+    want[1, 0] = want[1, 1] = 1.5
+    want[2, 0] = 5.0
+    np.testing.assert_array_equal(g, want)
+    np.testing.assert_array_equal(np.asarray(masked_max(x, m)), [[3.0], [2.0], [0.0], [0.0]])

@@ -430,3 +430,62 @@ def test_rope_chain_and_isometric_rim_configs_round_trip():
     copy.set_weights(rim.get_weights())
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(copy.defects()),
                                   keras.ops.convert_to_numpy(rim.defects()))
+
+
+# ------------------------------------------------------------------ kexue.activations: xmin1exp
+
+from kexue import activations  # noqa: E402
+
+
+def xmin1exp_mlp_model():
+    """book/geometry/activation-functions.md: Dense layers with activation=xmin1exp (by object
+    and by registered name), He-normal kernels, Adam, sparse cross-entropy."""
+    x = RNG.normal(size=(8, 6)).astype("float32")
+    y = RNG.integers(0, 3, 8)
+    by_name = keras.activations.deserialize("kexue>xmin1exp")
+    model = keras.Sequential([
+        keras.Input((6,)),
+        keras.layers.Dense(5, activation=activations.xmin1exp, kernel_initializer="he_normal"),
+        keras.layers.Dense(5, activation=by_name, kernel_initializer="he_normal"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy")
+    return model, x, y
+
+
+MODELS["xmin1exp_mlp"] = xmin1exp_mlp_model  # the module fixture `saved` saves and reloads it
+
+
+def _assert_round_trip(saved, model, registered):
+    """The reloaded ``model`` predicts and trains as the saved one; ``registered`` was saved."""
+    report, expected, names = saved
+    got, want = report["models"][model], expected[model]
+    assert registered in names
+    assert got["pred_err"] <= 1e-5, got
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-5, abs=1e-6)
+    assert got["optimizer"] == want["optimizer"] and got["iterations"] == want["iterations"]
+    assert np.isfinite(got["train_loss"])
+
+
+def test_xmin1exp_model_round_trips(saved):
+    _assert_round_trip(saved, "xmin1exp_mlp", "kexue>xmin1exp")
+
+
+def output_gated_gru_model():
+    """book/geometry/rnn-gradients.md: RNN(OutputGatedGRUCell) on the adding problem, Adam with
+    clipnorm, MSE."""
+    from kexue.data import adding_problem
+    from kexue.layers import OutputGatedGRUCell
+
+    x, y = adding_problem(8, 6, seed=0)
+    model = keras.Sequential([keras.Input((6, 2)), keras.layers.RNN(OutputGatedGRUCell(4)),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer=keras.optimizers.Adam(1e-2, clipnorm=1.0), loss="mse")
+    return model, x, y
+
+
+MODELS["output_gated_gru"] = output_gated_gru_model
+
+
+def test_output_gated_gru_round_trips(saved):
+    _assert_round_trip(saved, "output_gated_gru", "kexue>OutputGatedGRUCell")

@@ -272,3 +272,390 @@ def test_keras_adam_applies_repeated_sparse_rows_one_by_one():
     np.testing.assert_allclose(keras_sparse[0], -0.1 * np.sqrt(2), rtol=2e-5)  # -0.1414
     np.testing.assert_allclose(keras_sparse[1], dense[1], rtol=1e-6)  # a single slice agrees
     np.testing.assert_allclose(ours, dense, rtol=0, atol=1e-7)  # the accumulator is dense
+
+
+# ------------------------------------------------------------------ signal propagation by depth
+
+from kexue.training import depth_norms  # noqa: E402
+
+
+def _fixed_kernels(kernels):
+    """A callable initializer that hands out the given kernels, one per layer, in order."""
+    it = iter(kernels)
+    return lambda shape, dtype=None: keras.ops.convert_to_tensor(next(it), dtype or "float32")
+
+
+def _rms(a):
+    return float(np.sqrt(np.mean(np.square(a))))
+
+
+def test_depth_norms_linear_orthogonal_keeps_every_norm():
+    d = depth_norms(None, "orthogonal", 50, 64, n=32, seed=3)
+    fwd = d["forward_norms"] / d["forward_norms"][0]
+    bwd = d["backward_norms"] / d["backward_norms"][-1]
+    assert d["forward_norms"].shape == (51, 32) and d["kernel_grad"].shape == (50,)
+    np.testing.assert_allclose(fwd, 1.0, atol=1e-5)   # W^T W = I: ||Wx|| = ||x||, per input
+    np.testing.assert_allclose(bwd, 1.0, atol=1e-5)   # and ||W^T g|| = ||g|| backwards
+    np.testing.assert_allclose(d["forward"], d["forward"][0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", None])
+def test_depth_norms_matches_a_direct_computation(activation):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(7, 5))
+    r = rng.normal(size=(7, 3))
+    ks = [rng.normal(size=(5, 4)) / 2, rng.normal(size=(4, 3)) / 2]
+    phi = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh, None: lambda z: z}[activation]
+    dphi = {"relu": lambda z: (z > 0) * 1.0, "tanh": lambda z: 1 - np.tanh(z) ** 2,
+            None: np.ones_like}[activation]
+    hs, zs = [x], []
+    for k in ks:
+        zs.append(hs[-1] @ k)
+        hs.append(phi(zs[-1]))
+    gs, gk = [r], []
+    for k, z, h in zip(ks[::-1], zs[::-1], hs[-2::-1]):
+        delta = gs[0] * dphi(z)
+        gk.insert(0, h.T @ delta / len(x))
+        gs.insert(0, delta @ k.T)
+    d = depth_norms(activation, _fixed_kernels(ks), 2, [4, 3], inputs=x, cotangents=r,
+                    dtype="float64")
+    # XLA on CPU evaluates tanh with a float32-accurate approximation even in float64
+    tol = 1e-10 if keras.backend.backend() == "tensorflow" else 1e-6
+    np.testing.assert_allclose(d["forward"], [_rms(h) for h in hs], rtol=tol)
+    np.testing.assert_allclose(d["preactivation"], [_rms(z) for z in zs], rtol=tol)
+    np.testing.assert_allclose(d["backward"], [_rms(g) for g in gs], rtol=tol)
+    np.testing.assert_allclose(d["kernel_grad"], [_rms(g) for g in gk], rtol=tol)
+    np.testing.assert_allclose(d["forward_norms"][1], np.linalg.norm(hs[1], axis=1), rtol=tol)
+    np.testing.assert_allclose(d["backward_norms"][0], np.linalg.norm(gs[0], axis=1), rtol=tol)
+    np.testing.assert_array_equal(d["widths"], [5, 4, 3])
+
+
+def test_depth_norms_depth_one_he_relu_keeps_the_mean_square():
+    # E||relu(Wx)||^2 = (m sigma^2 / 2) ||x||^2: He's 2/fan_in with fan_in = m keeps it.
+    d = depth_norms("relu", "he_normal", 1, 512, n=512, seed=1)
+    assert abs(d["forward"][1] ** 2 / d["forward"][0] ** 2 - 1) < 0.05
+
+
+def test_depth_norms_seeds_every_layer_and_repeats():
+    init = keras.initializers.RandomNormal(stddev=0.125, seed=7)
+    a = depth_norms("tanh", init, 4, 64, n=16, seed=2)
+    b = depth_norms("tanh", init, 4, 64, n=16, seed=2)
+    c = depth_norms("tanh", init, 4, 64, n=16, seed=3)
+    np.testing.assert_array_equal(a["forward"], b["forward"])
+    assert not np.allclose(a["forward"][1:], c["forward"][1:])
+    # one initializer instance, copied with a new seed per layer: the kernels differ
+    lin = depth_norms(None, init, 2, 64, n=4, inputs=np.eye(4, 64), seed=2)
+    assert abs(lin["forward"][1] - lin["forward"][2]) > 1e-6
+
+
+def test_depth_norms_takes_callables_and_width_sequences():
+    d = depth_norms(lambda z: keras.ops.tanh(z), keras.initializers.VarianceScaling(1.0, "fan_out"),
+                    4, [128, 32, 128, 32], n=64, input_dim=32)
+    np.testing.assert_array_equal(d["widths"], [32, 128, 32, 128, 32])
+    assert np.isfinite(d["forward"]).all() and np.isfinite(d["backward"]).all()
+
+
+def test_depth_norms_overflow_is_reported_not_raised():
+    d = depth_norms("relu", keras.initializers.RandomNormal(stddev=1.0), 50, 64, n=8)
+    assert not np.isfinite(d["forward"][-1]) or d["forward"][-1] > 1e30
+
+
+# ------------------------------------------------------------ jacobian_profile (RNN gradients)
+
+
+def _rnn_layers_f64(units=3):
+    """Tiny float64 recurrent layers of every kind, with non-zero random biases."""
+    from kexue.layers import OutputGatedGRUCell
+
+    layers = {
+        "simple_tanh": keras.layers.SimpleRNN(units, dtype="float64"),
+        "simple_relu": keras.layers.SimpleRNN(units, activation="relu", dtype="float64"),
+        "lstm": keras.layers.LSTM(units, dtype="float64"),
+        "gru": keras.layers.GRU(units, dtype="float64"),
+        "gru_reset_before": keras.layers.GRU(units, reset_after=False, dtype="float64"),
+        "output_gated_gru": keras.layers.RNN(OutputGatedGRUCell(units, dtype="float64"),
+                                             dtype="float64"),
+    }
+    rng = np.random.default_rng(7)
+    for layer in layers.values():
+        layer.build((None, 5, 2))
+        bias = layer.cell.bias
+        bias.assign(rng.normal(0.0, 0.5, size=tuple(bias.shape)))
+    return layers
+
+
+def _state_sizes(cell):
+    sizes = cell.state_size
+    return list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+
+
+def _run_cell(cell, s, xs):
+    """Concatenated states s_1 .. s_n from state s (B, S) over inputs xs (B, n, D)."""
+    sizes = _state_sizes(cell)
+    bounds = np.cumsum([0, *sizes])
+    states = [s[:, bounds[i]:bounds[i + 1]] for i in range(len(sizes))]
+    out = []
+    for t in range(xs.shape[1]):
+        _, states = cell(keras.ops.convert_to_tensor(xs[:, t], "float64"),
+                         [keras.ops.convert_to_tensor(v, "float64") for v in states])
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        out.append(np.concatenate([keras.ops.convert_to_numpy(v) for v in states], axis=-1))
+    return out
+
+
+def _fd_profiles(cell, x, eps=1e-6):
+    """Central finite differences: per-example Frobenius norms of dh_T/ds_t (t = 0..T),
+    dh_T/dx_t (t = 1..T), dh_t/ds_0 (t = 0..T) and dh_t/dx_1 (t = 1..T)."""
+    batch, steps, features = x.shape
+    sizes = _state_sizes(cell)
+    total, rows = sum(sizes), sizes[0]
+    s0 = np.zeros((batch, total))
+    seq = [s0] + _run_cell(cell, s0, x)
+
+    def jac_to_last(start_state, xs):  # d s_T[:rows] / d start_state
+        cols = []
+        for j in range(start_state.shape[1]):
+            d = np.zeros_like(start_state)
+            d[:, j] = eps
+            hi = _run_cell(cell, start_state + d, xs)[-1] if xs.shape[1] else start_state + d
+            lo = _run_cell(cell, start_state - d, xs)[-1] if xs.shape[1] else start_state - d
+            cols.append((hi[:, :rows] - lo[:, :rows]) / (2 * eps))
+        return np.stack(cols, axis=-1)
+
+    def norm(j):
+        return np.sqrt((j ** 2).sum(axis=(1, 2)))
+
+    state_to_last = np.stack([norm(jac_to_last(seq[t], x[:, t:])) for t in range(steps + 1)], 1)
+    input_to_last = []
+    for t in range(1, steps + 1):
+        cols = []
+        for k in range(features):
+            d = np.zeros_like(x)
+            d[:, t - 1, k] = eps
+            hi = _run_cell(cell, seq[t - 1], (x + d)[:, t - 1:])[-1]
+            lo = _run_cell(cell, seq[t - 1], (x - d)[:, t - 1:])[-1]
+            cols.append((hi[:, :rows] - lo[:, :rows]) / (2 * eps))
+        input_to_last.append(norm(np.stack(cols, axis=-1)))
+    from_first_state, from_first_input = [], []
+    cols_s = []
+    for j in range(total):
+        d = np.zeros_like(s0)
+        d[:, j] = eps
+        hi, lo = [s0 + d] + _run_cell(cell, s0 + d, x), [s0 - d] + _run_cell(cell, s0 - d, x)
+        cols_s.append([(a[:, :rows] - b[:, :rows]) / (2 * eps) for a, b in zip(hi, lo)])
+    from_first_state = [norm(np.stack([c[t] for c in cols_s], -1)) for t in range(steps + 1)]
+    cols_x = []
+    for k in range(features):
+        d = np.zeros_like(x)
+        d[:, 0, k] = eps
+        hi, lo = _run_cell(cell, s0, x + d), _run_cell(cell, s0, x - d)
+        cols_x.append([(a[:, :rows] - b[:, :rows]) / (2 * eps) for a, b in zip(hi, lo)])
+    from_first_input = [norm(np.stack([c[t] for c in cols_x], -1)) for t in range(steps)]
+    return {("state", "to_last"): state_to_last,
+            ("input", "to_last"): np.stack(input_to_last, 1),
+            ("state", "from_first"): np.stack(from_first_state, 1),
+            ("input", "from_first"): np.stack(from_first_input, 1)}
+
+
+@pytest.mark.skipif(keras.backend.backend() == "jax" and not __import__("jax").config.x64_enabled,
+                    reason="float64 on JAX needs JAX_ENABLE_X64=1")
+@pytest.mark.parametrize("kind", ["simple_tanh", "simple_relu", "lstm", "gru", "gru_reset_before",
+                                  "output_gated_gru"])
+def test_jacobian_profile_matches_finite_differences(kind):
+    from kexue.training import jacobian_profile
+
+    layer = _rnn_layers_f64()[kind]
+    x = np.random.default_rng(1).normal(size=(2, 5, 2))
+    # keras.ops.tanh computes in float32 on JAX even for float64 input (keras 3.15), so
+    # there the finite differences are float32-accurate, with a tolerance to match
+    exact = keras.backend.backend() != "jax"
+    eps, rtol, atol = (1e-6, 1e-6, 1e-9) if exact else (1e-3, 3e-3, 1e-5)
+    reference = _fd_profiles(layer.cell, x, eps=eps)
+    for (wrt, direction), want in reference.items():
+        got = jacobian_profile(layer, x, wrt=wrt, direction=direction, per_example=True)
+        assert got.shape == want.shape, (wrt, direction, got.shape, want.shape)
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol,
+                                   err_msg=f"{kind}: wrt={wrt}, direction={direction}")
+        mean = jacobian_profile(layer, x, wrt=wrt, direction=direction)
+        np.testing.assert_allclose(mean, want.mean(axis=0), rtol=rtol, atol=atol)
+
+
+def test_jacobian_profile_of_a_linear_rnn_is_a_matrix_power():
+    """h_t = x_t W + h_{t-1} U: dh_T/dh_t = (U^{T-t})^T and dh_T/dx_t = (W U^{T-t})^T; with
+    U = 3 Q (Q orthogonal) the norms reach 3^200 without overflowing float32 products."""
+    from kexue.training import jacobian_profile
+
+    units, steps = 4, 200
+    layer = keras.layers.SimpleRNN(units, activation=None, use_bias=False)
+    layer.build((None, steps, 3))
+    q, _ = np.linalg.qr(np.random.default_rng(2).normal(size=(units, units)))
+    layer.cell.recurrent_kernel.assign(3.0 * q)
+    w = keras.ops.convert_to_numpy(layer.cell.kernel).astype(np.float64)
+    x = np.zeros((2, steps, 3), "float32")  # the states stay finite; the Jacobians do not care
+    lags = np.arange(steps, -1, -1)                                  # T - t for t = 0..T
+    state = jacobian_profile(layer, x)
+    np.testing.assert_allclose(state, 2.0 * 3.0 ** lags, rtol=1e-3)   # ||3^k Q^k||_F = 2 * 3^k
+    first = jacobian_profile(layer, x, direction="from_first")
+    np.testing.assert_allclose(first, 2.0 * 3.0 ** np.arange(steps + 1), rtol=1e-3)
+    inputs = jacobian_profile(layer, x, wrt="input")
+    # ||W (3Q)^k||_F = 3^k ||W||_F since Q is orthogonal
+    np.testing.assert_allclose(inputs, np.linalg.norm(w) * 3.0 ** lags[1:], rtol=1e-3)
+    assert np.isfinite(state).all() and state[0] > 1e95
+
+
+def test_jacobian_profile_shapes_cells_and_initial_state():
+    from kexue.training import jacobian_profile
+
+    lstm = keras.layers.LSTM(3)
+    x = np.random.default_rng(4).normal(size=(5, 7, 2)).astype("float32")
+    assert jacobian_profile(lstm, x).shape == (8,)
+    assert jacobian_profile(lstm, x, wrt="input", per_example=True).shape == (5, 7)
+    # the bare cell gives the same profile as its layer; of="state" includes the rows of c
+    np.testing.assert_allclose(jacobian_profile(lstm.cell, x), jacobian_profile(lstm, x), rtol=1e-6)
+    full = jacobian_profile(lstm, x, of="state")
+    assert np.all(full >= jacobian_profile(lstm, x) - 1e-6)
+    np.testing.assert_allclose(full[-1], np.sqrt(6), rtol=1e-6)    # ds_T/ds_T = I (6 x 6)
+    start = [np.full((5, 3), 0.5, "float32"), np.zeros((5, 3), "float32")]
+    assert not np.allclose(jacobian_profile(lstm, x, initial_state=start),
+                           jacobian_profile(lstm, x))
+
+
+def test_jacobian_profile_needs_a_cell_whose_output_is_its_first_state():
+    from kexue.training import jacobian_profile
+
+    class Doubled(keras.layers.Layer):
+        state_size = 2
+
+        def build(self, shape):
+            self.built = True
+
+        def call(self, x, states):
+            h = keras.ops.tanh(states[0] + x)
+            return 2.0 * h, [h]
+
+    x = np.ones((1, 3, 2), "float32")
+    with pytest.raises(ValueError, match="of='state'"):
+        jacobian_profile(Doubled(), x)
+    assert jacobian_profile(Doubled(), x, of="state").shape == (4,)
+
+
+# ------------------------------------------------------------------- curvature: Hessian probes
+
+from kexue.training import hessian_vector_product, top_hessian_eigenvalue  # noqa: E402
+
+
+def _mean(v):  # keras.ops.mean's gradient on JAX is float32-accurate (2e-8 off) in float64
+    return keras.ops.sum(v) / float(np.prod(v.shape))
+
+
+def _mse(t, p):
+    return _mean(keras.ops.square(p - t))
+
+
+def _bce(t, z):  # binary cross-entropy from logits, log(1 + e^z) - t z
+    return _mean(keras.ops.softplus(z) - t * z)
+
+
+def _float64_model(*layers, d=4):
+    return keras.Sequential([keras.Input((d,), dtype="float64"), *layers])
+
+
+def _flat_grad(model, loss_fn, x, y, theta):
+    """Gradient of the loss at the flat weight vector ``theta`` (finite-difference reference)."""
+    from gradients import model_grads
+
+    shapes = [tuple(v.shape) for v in model.trainable_variables]
+    parts = np.split(theta, np.cumsum([int(np.prod(s)) for s in shapes])[:-1])
+    for var, part, shape in zip(model.trainable_variables, parts, shapes):
+        var.assign(part.reshape(shape))
+    return np.concatenate([g.ravel() for g in model_grads(model, loss_fn, x, y)])
+
+
+def _flat(arrays):
+    return np.concatenate([np.asarray(a, dtype="float64").ravel() for a in arrays])
+
+
+def test_top_hessian_eigenvalue_of_a_quadratic():
+    """Least squares mean((Xw - y)^2) has the constant Hessian 2 X^T X / N."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 6)) * np.array([3.0, 1.0, 1.0, 0.5, 0.2, 0.1])
+    y = rng.normal(size=(50, 1))
+    model = _float64_model(keras.layers.Dense(1, use_bias=False, dtype="float64"), d=6)
+    mse = _mse
+    hessian = 2 * x.T @ x / len(x)
+    exact = np.linalg.eigvalsh(hessian)
+    lam = top_hessian_eigenvalue(model, mse, x, y, iters=500, tol=1e-12, seed=1)
+    assert abs(lam - exact[-1]) <= 1e-8 * exact[-1], (lam, exact)
+    v = rng.normal(size=(6, 1))
+    hv = hessian_vector_product(model, mse, x, y, [v])[0]
+    np.testing.assert_allclose(hv, hessian @ v, rtol=1e-10, atol=1e-12)
+    # negative curvature: the eigenvalue of largest magnitude keeps its sign
+    neg = top_hessian_eigenvalue(model, lambda t, p: -mse(t, p), x, y, iters=500, tol=1e-12)
+    assert abs(neg + exact[-1]) <= 1e-8 * exact[-1], (neg, exact)
+
+
+def test_logistic_regression_at_zero_has_a_quarter_of_the_second_moment():
+    """At theta = 0, the Hessian of the logistic loss is E[x~ x~^T] / 4 exactly (x~ = (x, 1))."""
+    rng = np.random.default_rng(1)
+    x = rng.uniform(size=(200, 5)) + np.array([0.0, 0.0, 1.0, 0.0, 2.0])
+    y = rng.integers(0, 2, (200, 1)).astype("float64")
+    model = _float64_model(keras.layers.Dense(1, kernel_initializer="zeros", dtype="float64"),
+                           d=5)
+    bce = _bce
+    xa = np.hstack([x, np.ones((200, 1))])
+    exact = 0.25 * np.linalg.eigvalsh(xa.T @ xa / len(xa))[-1]
+    lam = top_hessian_eigenvalue(model, bce, x, y, iters=300, tol=1e-12)
+    assert abs(lam - exact) <= 1e-8 * exact, (lam, exact)
+
+
+def test_hessian_probe_against_finite_differences_of_gradients():
+    """A tiny softplus network (XLA computes tanh to float32 accuracy): H v and the top eigenvalue against a Hessian built column by
+    column from central differences of gradients."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(30, 4))
+    y = rng.integers(0, 2, (30, 1)).astype("float64")
+    runtime.seed(3)
+    model = _float64_model(keras.layers.Dense(3, activation="softplus", dtype="float64"),
+                           keras.layers.Dense(1, dtype="float64"))
+    bce = _bce
+    theta = _flat(model.get_weights())
+    v = [rng.normal(size=tuple(w.shape)) for w in model.trainable_variables]
+    hv = _flat(hessian_vector_product(model, bce, x, y, v))
+    lam, vec = top_hessian_eigenvalue(model, bce, x, y, iters=1000, tol=1e-13, seed=4,
+                                      return_vector=True)
+    eps = 1e-5
+    columns = []
+    for i in range(theta.size):
+        e = np.zeros_like(theta)
+        e[i] = eps
+        columns.append((_flat_grad(model, bce, x, y, theta + e)
+                        - _flat_grad(model, bce, x, y, theta - e)) / (2 * eps))
+    _flat_grad(model, bce, x, y, theta)  # restore the weights
+    hessian = np.array(columns).T
+    hessian = (hessian + hessian.T) / 2
+    np.testing.assert_allclose(hv, hessian @ _flat(v), rtol=1e-6, atol=1e-8)
+    eig = np.linalg.eigvalsh(hessian)
+    top = eig[np.argmax(np.abs(eig))]
+    assert abs(lam - top) <= 1e-6 * abs(top), (lam, eig)
+    vec = _flat(vec)
+    assert abs(abs(vec @ np.linalg.eigh(hessian)[1][:, np.argmax(np.abs(eig))]) - 1) < 1e-4
+
+
+def test_hessian_probe_leaves_batch_norm_statistics_alone():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(64, 4)) * 3 + 1
+    y = rng.integers(0, 3, 64)
+    runtime.seed(6)
+    model = _float64_model(keras.layers.BatchNormalization(dtype="float64"),
+                           keras.layers.Dense(8, activation="relu", dtype="float64"),
+                           keras.layers.Dense(3, dtype="float64"))
+    scce = keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64")
+    before = [np.array(v) for v in model.non_trainable_variables]
+    first = top_hessian_eigenvalue(model, scce, x, y, iters=30, tol=0, seed=0)
+    second = top_hessian_eigenvalue(model, scce, x, y, iters=30, tol=0, seed=0)  # cached graph
+    assert first == pytest.approx(second, rel=1e-12)
+    for a, b in zip(before, model.non_trainable_variables):
+        np.testing.assert_array_equal(a, np.asarray(b))
+    # in inference mode the moving statistics (mean 0, variance 1) are used instead: other H
+    frozen = top_hessian_eigenvalue(model, scce, x, y, iters=30, tol=0, training=False)
+    assert abs(frozen - first) > 1e-3 * abs(first)

@@ -7,6 +7,7 @@ are organised by domain, the way Keras itself is:
 - :mod:`kexue.data`: the dataset registry and loaders;
 - :mod:`kexue.stats`: distributions (angles between random vectors);
 - :mod:`kexue.training`: training mechanics (gradient accumulation, recomputation);
+- :mod:`kexue.activations`: x·min(1, eˣ) as a Keras activation, derivatives, saturation;
 - :mod:`kexue.optimizers`: AdaFactor and the rank-1 I-divergence factorisation;
 - :mod:`kexue.layers`: masked pooling/softmax/BiRNN, nested and tied layers, class centres,
   sub-models and rebuilt graphs, and the sequence-tagging heads (softmax, CRF, MEMM, Bi-MEMM);
@@ -38,8 +39,8 @@ SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
                           if not m.name.startswith("_")))
 """The public submodules, each imported on first access as ``kexue.<name>``."""
 
-SERIALIZABLE_MODULES = ("kexue.capsules", "kexue.geometry", "kexue.layers", "kexue.losses",
-                        "kexue.mechanics", "kexue.optimizers", "kexue.training")
+SERIALIZABLE_MODULES = ("kexue.activations", "kexue.capsules", "kexue.geometry", "kexue.layers",
+                        "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 

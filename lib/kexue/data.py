@@ -16,7 +16,7 @@ file that cannot be found anywhere raises :class:`DataNotFoundError` saying how 
 get it.
 
 Loaders: :func:`load_mnist`, :func:`load_fashion_mnist`, :func:`load_imdb`, :func:`load_icwb2`
-and :func:`load_cws` (SIGHAN 2005 word segmentation).
+and :func:`load_cws` (SIGHAN 2005 word segmentation). Synthetic: :func:`adding_problem`.
 """
 
 from __future__ import annotations
@@ -663,3 +663,45 @@ def load_cws(corpus: str = "pku", official: bool = False, test_fraction: float =
     test = [sentences[i] for i in sorted(order[:n_test])]
     train = [sentences[i] for i in sorted(order[n_test:])]
     return train, test, {w for s in train for w in s}
+
+
+# ---------------------------------------------------------------- synthetic: the adding problem
+
+
+def adding_problem(num: int, length: int, seed: int = 0):
+    """The adding problem: a long-range regression task for recurrent networks.
+
+    Each sequence has ``length`` steps of two channels. Channel 0 holds values drawn
+    uniformly from ``[0, 1)``; channel 1 is a marker that is 1 at exactly two steps, one drawn
+    uniformly from the first half (``[0, length // 2)``) and one from the second half
+    (``[length // 2, length)``), and 0 elsewhere. The target is the sum of the two marked
+    values, so a model must carry the first marked value across up to ``length - 1`` steps.
+    Predicting the mean (1.0) for every sequence gives a mean squared error of
+    ``Var(u1 + u2) = 1/6``, the level an untrained or memoryless model sits at.
+
+    Args:
+        num: number of sequences (>= 1).
+        length: steps per sequence (>= 2).
+        seed: seed of NumPy's ``default_rng``; the same seed gives the same data.
+
+    Returns:
+        ``(x, y)``: ``x`` float32 of shape ``(num, length, 2)`` (values, markers) and ``y``
+        float32 of shape ``(num, 1)`` (the sum of the two marked values).
+
+    Used in: book/geometry/rnn-gradients.md
+    """
+    num = check_int(num, "num", 1)
+    length = check_int(length, "length", 2)
+    seed = check_int(seed, "seed", 0)
+    rng = np.random.default_rng(seed)
+    values = rng.uniform(0.0, 1.0, size=(num, length)).astype(np.float32)
+    half = length // 2
+    first = rng.integers(0, half, size=num)
+    second = rng.integers(half, length, size=num)
+    markers = np.zeros((num, length), np.float32)
+    rows = np.arange(num)
+    markers[rows, first] = 1.0
+    markers[rows, second] = 1.0
+    x = np.stack([values, markers], axis=-1)
+    y = (values[rows, first] + values[rows, second])[:, None]
+    return x, y

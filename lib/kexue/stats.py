@@ -402,3 +402,578 @@ def laplace_curvature(n, at=0.5 * math.pi):
         first = inner.gradient(log_density, theta)
     second = outer.gradient(first, theta)
     return float(second.numpy())
+
+
+# --------------------------------------------------------------------------- HSIC and CKA
+# Dependence between two samples through kernels: the Hilbert-Schmidt independence criterion,
+# its biased, rescaled and unbiased estimators, its permutation test, and CKA.
+# Used in: book/geometry/hsic.md
+
+__all__ += [
+    "HSIC_ESTIMATORS",
+    "HSIC_KERNELS",
+    "cka",
+    "cka_gram",
+    "gram_matrix",
+    "hsic",
+    "hsic_gram",
+    "hsic_ops",
+    "hsic_test",
+    "median_bandwidth",
+]
+
+HSIC_KERNELS = ("gaussian", "linear")
+"""Kernels understood by :func:`gram_matrix`, :func:`hsic`, :func:`hsic_test` and :func:`cka`."""
+
+HSIC_ESTIMATORS = ("biased", "article", "unbiased")
+"""Estimators of :func:`hsic_gram`: ``tr(KHLH)/n²``, the same times ``n²/(n-1)²``, and the
+U-statistic of Song et al. (needs n >= 4)."""
+
+
+def _samples(x, name: str) -> np.ndarray:
+    """``x`` as a float64 array of shape (n, d): a 1-D sample of n scalars becomes (n, 1)."""
+    from kexue._checks import check_finite
+
+    arr = as_array(x, name, "float64")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] < 2 or arr.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (n,) or (n, d) with n >= 2 samples, got shape "
+                         f"{arr.shape}.")
+    check_finite(arr, name)
+    return arr
+
+
+def _paired(x, y, min_n: int = 2):
+    x, y = _samples(x, "x"), _samples(y, "y")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"y must have as many samples as x (n={x.shape[0]}), got shape "
+                         f"{y.shape}.")
+    if x.shape[0] < min_n:
+        raise ValueError(f"x must hold n >= {min_n} samples for this estimator, got n="
+                         f"{x.shape[0]}.")
+    return x, y
+
+
+def _sq_distances(x: np.ndarray) -> np.ndarray:
+    """Squared Euclidean distances between the rows of ``x`` (n, d) -> (n, n), exact zeros
+    on the diagonal."""
+    if x.shape[1] == 1:
+        d2 = (x - x.T) ** 2
+    else:
+        sq = np.einsum("ij,ij->i", x, x)
+        d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * (x @ x.T), 0.0)
+        np.fill_diagonal(d2, 0.0)
+    return d2
+
+
+def median_bandwidth(x) -> float:
+    """The median heuristic: the median distance between two distinct samples of ``x``.
+
+    Args:
+        x: samples, shape (n,) or (n, d), n >= 2, finite.
+
+    Returns:
+        σ, a positive float, for the Gaussian kernel ``exp(-‖a - b‖² / (2σ²))`` of
+        :func:`gram_matrix`. Raises ``ValueError`` when all samples coincide.
+
+    Used in: book/geometry/hsic.md
+    """
+    x = _samples(x, "x")
+    d2 = _sq_distances(x)[np.triu_indices(x.shape[0], k=1)]
+    sigma = float(np.sqrt(np.median(d2)))
+    if not sigma > 0:
+        raise ValueError(f"x must hold distinct samples for the median heuristic, but the median "
+                         f"distance between its {x.shape[0]} samples is 0.")
+    return sigma
+
+
+def _check_kernel(kernel) -> str:
+    from kexue._checks import check_choice
+
+    return check_choice(kernel, "kernel", HSIC_KERNELS)
+
+
+def _check_sigma(sigma, name: str = "sigma"):
+    from kexue._checks import check_positive
+
+    return None if sigma is None else check_positive(sigma, name)
+
+
+def _gram(x: np.ndarray, kernel: str, sigma) -> np.ndarray:
+    if kernel == "linear":
+        return x @ x.T
+    if sigma is None:
+        sigma = median_bandwidth(x)
+    return np.exp(-_sq_distances(x) / (2.0 * sigma * sigma))
+
+
+def gram_matrix(x, kernel="gaussian", sigma=None) -> np.ndarray:
+    """The Gram matrix ``K[i, j] = k(x_i, x_j)`` of one sample, in float64.
+
+    Args:
+        x: samples, shape (n,) or (n, d), finite.
+        kernel: ``"gaussian"``, ``k(a, b) = exp(-‖a - b‖² / (2σ²))``, or ``"linear"``,
+            ``k(a, b) = a·b``.
+        sigma: the Gaussian bandwidth σ > 0; ``None`` takes :func:`median_bandwidth`.
+            (The kernel ``exp(-(a - b)²)`` of kexue.fm/archives/6910 is σ = 1/√2.)
+
+    Returns:
+        the symmetric positive semi-definite matrix K, shape (n, n).
+
+    Used in: book/geometry/hsic.md
+    """
+    kernel = _check_kernel(kernel)
+    sigma = _check_sigma(sigma)
+    return _gram(_samples(x, "x"), kernel, sigma)
+
+
+def _centred(K: np.ndarray) -> np.ndarray:
+    """HKH with H = I - 11ᵀ/n, in O(n²): subtract row and column means, add the grand mean."""
+    row = K.mean(axis=0)
+    return K - row[None, :] - K.mean(axis=1)[:, None] + row.mean()
+
+
+def _hsic_unbiased(K: np.ndarray, L: np.ndarray) -> float:
+    n = K.shape[0]
+    Kt, Lt = K.copy(), L.copy()
+    np.fill_diagonal(Kt, 0.0)
+    np.fill_diagonal(Lt, 0.0)
+    k1, l1 = Kt.sum(axis=1), Lt.sum(axis=1)
+    value = (np.sum(Kt * Lt) + k1.sum() * l1.sum() / ((n - 1) * (n - 2))
+             - 2.0 / (n - 2) * (k1 @ l1))
+    return float(value / (n * (n - 3)))
+
+
+def _hsic_from_grams(K: np.ndarray, L: np.ndarray, estimator: str) -> float:
+    n = K.shape[0]
+    if estimator == "unbiased":
+        return _hsic_unbiased(K, L)
+    scale = n * n if estimator == "biased" else (n - 1) ** 2
+    return float(np.sum(_centred(K) * L) / scale)
+
+
+def _check_estimator(estimator) -> tuple[str, int]:
+    from kexue._checks import check_choice
+
+    estimator = check_choice(estimator, "estimator", HSIC_ESTIMATORS)
+    return estimator, (4 if estimator == "unbiased" else 2)
+
+
+def hsic_gram(K, L, estimator="biased") -> float:
+    """HSIC of two samples from their Gram matrices.
+
+    With H = I - 11ᵀ/n the centring matrix:
+
+    - ``"biased"``: ``tr(KHLH) / n²``, the plug-in (V-statistic) estimator, computed in O(n²)
+      as ``Σ_ij (HKH)_ij L_ij / n²``;
+    - ``"article"``: ``tr(KHLH) / (n-1)²``, the n²/(n-1)² rescaling of kexue.fm/archives/6910
+      (not unbiased);
+    - ``"unbiased"``: the U-statistic of Song et al. (2012), with K̃, L̃ the Gram matrices with
+      zeroed diagonals: ``[tr(K̃L̃) + 1ᵀK̃1·1ᵀL̃1/((n-1)(n-2)) - 2/(n-2)·1ᵀK̃L̃1] / (n(n-3))``.
+
+    Args:
+        K, L: Gram matrices of the two samples, shape (n, n) each, finite; n >= 2 (n >= 4 for
+            ``"unbiased"``).
+        estimator: one of :data:`HSIC_ESTIMATORS`.
+
+    Returns:
+        the estimate, a float (the unbiased one can be negative).
+
+    Used in: book/geometry/hsic.md
+    """
+    from kexue._checks import check_finite
+
+    estimator, min_n = _check_estimator(estimator)
+    K, L = as_array(K, "K", "float64"), as_array(L, "L", "float64")
+    if K.ndim != 2 or K.shape[0] != K.shape[1]:
+        raise ValueError(f"K must be a square Gram matrix of shape (n, n), got shape {K.shape}.")
+    if L.shape != K.shape:
+        raise ValueError(f"L must have the shape of K {K.shape}, got shape {L.shape}.")
+    if K.shape[0] < min_n:
+        raise ValueError(f"K must be at least {min_n} x {min_n} for the {estimator!r} estimator, "
+                         f"got shape {K.shape}.")
+    check_finite(K, "K")
+    check_finite(L, "L")
+    return _hsic_from_grams(K, L, estimator)
+
+
+def _grams(x, y, kernel, sigma, min_n):
+    kernel = _check_kernel(kernel)
+    if isinstance(sigma, (tuple, list)):
+        if len(sigma) != 2:
+            raise ValueError(f"sigma must be None, a positive number or a pair (sigma_x, "
+                             f"sigma_y), got {describe(sigma)}.")
+        sx, sy = _check_sigma(sigma[0], "sigma"), _check_sigma(sigma[1], "sigma")
+    else:
+        sx = sy = _check_sigma(sigma)
+    x, y = _paired(x, y, min_n)
+    return _gram(x, kernel, sx), _gram(y, kernel, sy)
+
+
+def hsic(x, y, kernel="gaussian", estimator="biased", sigma=None) -> float:
+    """HSIC between paired samples ``x`` and ``y``: :func:`hsic_gram` of their Gram matrices.
+
+    Args:
+        x: shape (n,) or (n, d_x); y: shape (n,) or (n, d_y); finite, the same n.
+        kernel: ``"gaussian"`` or ``"linear"`` (:func:`gram_matrix`), for both samples.
+        estimator: ``"biased"``, ``"article"`` or ``"unbiased"`` (:func:`hsic_gram`).
+        sigma: Gaussian bandwidth: ``None`` (median heuristic, for each sample separately), a
+            positive number for both, or a pair ``(sigma_x, sigma_y)``.
+
+    Returns:
+        the estimate, a float. With the linear kernel and the biased estimator it is
+        ``‖C_xy‖_F²``, the squared Frobenius norm of the (1/n) cross-covariance matrix.
+
+    Used in: book/geometry/hsic.md
+    """
+    estimator, min_n = _check_estimator(estimator)
+    K, L = _grams(x, y, kernel, sigma, min_n)
+    return _hsic_from_grams(K, L, estimator)
+
+
+class HsicTest:
+    """The result of :func:`hsic_test`: ``statistic``, ``p_value`` and the ``null`` sample
+    (the statistic on each permutation, shape (permutations,))."""
+
+    def __init__(self, statistic: float, p_value: float, null: np.ndarray):
+        self.statistic, self.p_value, self.null = float(statistic), float(p_value), null
+
+    def __repr__(self) -> str:
+        return (f"HsicTest(statistic={self.statistic:.6g}, p_value={self.p_value:.4g}, "
+                f"permutations={self.null.size})")
+
+
+def hsic_test(x, y, permutations=200, seed=0, kernel="gaussian", estimator="biased",
+              sigma=None) -> HsicTest:
+    """Permutation test of independence of ``x`` and ``y`` with the HSIC statistic.
+
+    The null distribution is the statistic recomputed with ``y`` shuffled (the pairing broken,
+    both marginals kept). Permutation b is the b-th call of
+    ``numpy.random.default_rng(seed).permutation(n)``; the Gram matrices are computed once, so
+    a permutation costs O(n²). The p-value counts the observed statistic as one of the
+    permutations: ``(1 + #{b: null_b >= statistic}) / (permutations + 1)``, never 0.
+
+    Args:
+        x, y: paired samples, shapes (n,) / (n, d), finite, the same n.
+        permutations: number of permutations, an integer >= 1.
+        seed: seed of the permutations, an integer >= 0.
+        kernel, estimator, sigma: as in :func:`hsic`.
+
+    Returns:
+        an :class:`HsicTest` with ``statistic``, ``p_value`` and ``null``.
+
+    Used in: book/geometry/hsic.md
+    """
+    from kexue._checks import check_int
+
+    permutations = check_int(permutations, "permutations", 1)
+    seed = check_int(seed, "seed", 0)
+    estimator, min_n = _check_estimator(estimator)
+    K, L = _grams(x, y, kernel, sigma, min_n)
+    n = K.shape[0]
+    statistic = _hsic_from_grams(K, L, estimator)
+    rng = np.random.default_rng(seed)
+    null = np.empty(permutations)
+    if estimator == "unbiased":
+        for b in range(permutations):
+            p = rng.permutation(n)
+            null[b] = _hsic_unbiased(K, L[np.ix_(p, p)])
+    else:
+        Kc = _centred(K) / (n * n if estimator == "biased" else (n - 1) ** 2)
+        chunk = max(1, (1 << 22) // (n * n))  # about 4M entries of permuted Gram at a time
+        for start in range(0, permutations, chunk):
+            P = np.stack([rng.permutation(n) for _ in range(min(chunk, permutations - start))])
+            null[start:start + len(P)] = np.einsum("ij,bij->b", Kc,
+                                                   L[P[:, :, None], P[:, None, :]])
+    p_value = (1.0 + np.count_nonzero(null >= statistic)) / (permutations + 1.0)
+    return HsicTest(statistic, p_value, null)
+
+
+def cka(x, y, kernel="linear", sigma=None, estimator="biased") -> float:
+    """Centred kernel alignment: ``HSIC(x, y) / sqrt(HSIC(x, x) HSIC(y, y))``.
+
+    With the linear kernel and the biased estimator it equals
+    ``‖Yᵀ X‖_F² / (‖Xᵀ X‖_F ‖Yᵀ Y‖_F)`` for column-centred X, Y (Kornblith et al., 2019): 1 for
+    ``y = x``, invariant to orthogonal transforms and isotropic scaling of either sample, and
+    comparable across layers of different widths.
+
+    Args:
+        x: shape (n,) or (n, d_x); y: shape (n,) or (n, d_y); finite, the same n.
+        kernel: ``"linear"`` (default) or ``"gaussian"``.
+        sigma: Gaussian bandwidth as in :func:`hsic` (``None``: median heuristic).
+        estimator: as in :func:`hsic_gram`.
+
+    Returns:
+        a float, in [0, 1] for the biased estimator. Raises ``ValueError`` when a sample has
+        no spread (HSIC(x, x) = 0).
+
+    Used in: book/geometry/hsic.md
+    """
+    estimator, min_n = _check_estimator(estimator)
+    K, L = _grams(x, y, kernel, sigma, min_n)
+    return _cka_from_grams(K, L, estimator, ("x", "y"))
+
+
+def _cka_from_grams(K, L, estimator, names):
+    kk, ll = _hsic_from_grams(K, K, estimator), _hsic_from_grams(L, L, estimator)
+    for name, value in zip(names, (kk, ll)):
+        if not value > 0:
+            raise ValueError(f"{name} must vary across samples for CKA, but its HSIC with itself "
+                             f"is {value!r}, not > 0.")
+    return _hsic_from_grams(K, L, estimator) / math.sqrt(kk * ll)
+
+
+def cka_gram(K, L, estimator="biased") -> float:
+    """CKA from two Gram matrices: ``hsic_gram(K, L) / sqrt(hsic_gram(K, K) hsic_gram(L, L))``.
+
+    For comparing many representations, each Gram matrix is then computed once
+    (:func:`gram_matrix`) instead of once per pair.
+
+    Args:
+        K, L: Gram matrices of the two samples, shape (n, n) each, finite.
+        estimator: as in :func:`hsic_gram`.
+
+    Returns:
+        a float, as :func:`cka`.
+
+    Used in: book/geometry/hsic.md
+    """
+    estimator, _ = _check_estimator(estimator)
+    hsic_gram(K, L, estimator)  # validates both matrices
+    return _cka_from_grams(np.asarray(K, dtype="float64"), np.asarray(L, dtype="float64"),
+                           estimator, ("K", "L"))
+
+
+def hsic_ops(x, y, kernel="gaussian", sigma=1.0):
+    """The biased HSIC ``tr(KHLH) / n²`` in ``keras.ops``: differentiable, on any backend.
+
+    The same number as ``hsic(x, y, kernel, "biased", sigma)`` (up to the precision of the
+    inputs' dtype), as a scalar tensor, so that it can serve as a loss or an objective.
+
+    Args:
+        x: tensor of shape (n,) or (n, d_x); y: shape (n,) or (n, d_y), the same n and dtype.
+        kernel: ``"gaussian"`` or ``"linear"``.
+        sigma: Gaussian bandwidth σ > 0, a number (no median heuristic: it is not
+            differentiable).
+
+    Returns:
+        a scalar tensor of the inputs' float dtype.
+
+    Used in: book/geometry/hsic.md
+    """
+    from keras import ops
+
+    from kexue._checks import as_tensor, check_dtype, check_finite, check_shape
+
+    kernel = _check_kernel(kernel)
+    sigma = _check_sigma(sigma)
+    if sigma is None:
+        raise ValueError("sigma must be a positive number for hsic_ops, got None.")
+    x, y = as_tensor(x, "x"), as_tensor(y, "y")
+    out = []
+    dims: dict = {}
+    for name, t in (("x", x), ("y", y)):
+        check_dtype(t, name, "float")
+        if len(t.shape) == 1:
+            t = ops.expand_dims(t, 1)
+        check_shape(t, name, ("n", None), dims)
+        check_finite(t, name)
+        out.append(t)
+    x, y = out
+    if x.dtype != y.dtype:
+        raise ValueError(f"y must have the dtype of x ({x.dtype}), got dtype {y.dtype}.")
+
+    def gram(t):
+        if kernel == "linear":
+            return ops.matmul(t, ops.transpose(t))
+        sq = ops.sum(t * t, axis=1)
+        d2 = ops.maximum(sq[:, None] + sq[None, :] - 2.0 * ops.matmul(t, ops.transpose(t)), 0.0)
+        return ops.exp(-d2 / (2.0 * sigma * sigma))
+
+    K, L = gram(x), gram(y)
+    n = ops.cast(ops.shape(K)[0], K.dtype)
+    # sums over n rather than ops.mean, which loses float64 precision on the JAX backend
+    Kc = (K - ops.sum(K, axis=0, keepdims=True) / n - ops.sum(K, axis=1, keepdims=True) / n
+          + ops.sum(K) / (n * n))
+    return ops.sum(Kc * L) / (n * n)
+
+
+# --------------------------------------------------------------------------- random matrices
+# How close a random weight matrix W (m, n) is to having orthonormal columns: entry by entry
+# (exact second moments of the entries of WᵀW for i.i.d. entries) and spectrally (the
+# Marchenko–Pastur law of the eigenvalues of WᵀW, i.e. of the squared singular values of W).
+# Used in: book/geometry/initialization.md
+
+__all__ += [
+    "ENTRY_DISTRIBUTIONS",
+    "gram_moments",
+    "marchenko_pastur_cdf",
+    "marchenko_pastur_pdf",
+    "marchenko_pastur_support",
+    "orthogonality_mse",
+    "sample_matrix",
+]
+
+ENTRY_DISTRIBUTIONS = {"gaussian": 3.0, "uniform": 1.8, "rademacher": 1.0}
+"""Zero-mean entry distributions of :func:`gram_moments` and :func:`sample_matrix`, with their
+kurtosis ``κ = E w⁴ / (E w²)²`` (normal 3, uniform on ``[-a, a]`` 9/5, random signs 1)."""
+
+
+def _check_dist(dist, allowed) -> str:
+    if not isinstance(dist, str) or dist not in allowed:
+        raise ValueError(f"dist must be one of {tuple(allowed)}, got {describe(dist)}.")
+    return dist
+
+
+def _check_variance(variance, m: int, name: str = "variance") -> float:
+    from kexue._checks import check_positive
+
+    return 1.0 / m if variance is None else check_positive(variance, name)
+
+
+def gram_moments(m, n, dist="gaussian", variance=None) -> dict:
+    r"""Exact moments of the entries of ``G = WᵀW`` for ``W`` of shape ``(m, n)`` with i.i.d.
+    entries of mean 0, variance ``σ²`` (default ``1/m``) and kurtosis ``κ`` (by ``dist``).
+
+    ``G_ij = Σ_k W_ki W_kj`` sums ``m`` independent products, so
+
+    - off the diagonal: mean 0 and variance ``m σ⁴``;
+    - on the diagonal: mean ``m σ²`` and variance ``m (E w⁴ − σ⁴) = m σ⁴ (κ − 1)``;
+    - ``E ‖G − I‖²_F / n² = [n(n − 1) m σ⁴ + n (m σ⁴ (κ − 1) + (m σ² − 1)²)] / n²``, which for
+      ``m = n``, ``σ² = 1/n`` is ``(n + κ − 2) / n²``: ``(n + 1)/n²`` (normal),
+      ``(n − 1/5)/n²`` (uniform), ``(n − 1)/n²`` (random signs).
+
+    Returns a dict of floats: ``diag_mean``, ``diag_var``, ``offdiag_mean``, ``offdiag_var``,
+    ``mse`` (the last expectation).
+
+    Used in: book/geometry/initialization.md
+    """
+    m = check_int(m, "m")
+    n = check_int(n, "n")
+    kurtosis = ENTRY_DISTRIBUTIONS[_check_dist(dist, ENTRY_DISTRIBUTIONS)]
+    s2 = _check_variance(variance, m)
+    diag_mean, diag_var, off_var = m * s2, m * s2 * s2 * (kurtosis - 1.0), m * s2 * s2
+    mse = (n * (n - 1) * off_var + n * (diag_var + (diag_mean - 1.0) ** 2)) / n**2
+    return {"diag_mean": diag_mean, "diag_var": diag_var, "offdiag_mean": 0.0,
+            "offdiag_var": off_var, "mse": mse}
+
+
+def orthogonality_mse(w):
+    r"""``‖WᵀW − I_n‖²_F / n²``, the mean squared deviation of ``WᵀW`` from the identity.
+
+    ``w``: shape ``(m, n)``, or ``(..., m, n)`` for a stack of matrices; returns a float, or an
+    array of shape ``(...)``. Computed in float64.
+
+    Used in: book/geometry/initialization.md
+    """
+    w = _as_float_array(w, "w")
+    if w.ndim < 2 or w.shape[-1] < 1 or w.shape[-2] < 1:
+        raise ValueError(f"w must have shape (m, n) or (..., m, n) with m, n >= 1, got shape "
+                         f"{w.shape}.")
+    if not np.isfinite(w).all():
+        raise ValueError(f"w must hold finite values, got {int((~np.isfinite(w)).sum())} "
+                         f"infinite values (shape {w.shape}).")
+    n = w.shape[-1]
+    gram = np.swapaxes(w, -1, -2) @ w
+    dev = gram - np.eye(n)
+    return _out(np.mean(dev * dev, axis=(-1, -2)))
+
+
+def sample_matrix(m, n, dist="gaussian", variance=None, seed=0) -> np.ndarray:
+    r"""A random ``(m, n)`` float64 matrix with entries of mean 0 and variance ``σ²``.
+
+    ``dist``: ``"gaussian"`` (``N(0, σ²)``), ``"uniform"`` (``U[−√(3σ²), √(3σ²)]``),
+    ``"rademacher"`` (``±σ``), or ``"orthogonal"``: a Haar-random matrix with
+    ``WᵀW = m σ² I_n`` (``m ≥ n``) or ``WWᵀ = n σ² I_m`` (``m < n``), the same mean square
+    entry ``σ²``. ``variance`` defaults to ``1/m``, for which ``E WᵀW = I_n`` (exactly, for
+    ``"orthogonal"`` with ``m ≥ n``). NumPy's ``default_rng(seed)``.
+
+    Used in: book/geometry/initialization.md
+    """
+    m = check_int(m, "m")
+    n = check_int(n, "n")
+    dist = _check_dist(dist, (*ENTRY_DISTRIBUTIONS, "orthogonal"))
+    s2 = _check_variance(variance, m)
+    seed = check_int(seed, "seed", 0)
+    rng = np.random.default_rng(seed)
+    s = math.sqrt(s2)
+    if dist == "gaussian":
+        return rng.normal(0.0, s, (m, n))
+    if dist == "uniform":
+        return rng.uniform(-math.sqrt(3.0) * s, math.sqrt(3.0) * s, (m, n))
+    if dist == "rademacher":
+        return s * rng.choice(np.array([-1.0, 1.0]), (m, n))
+    tall, short = max(m, n), min(m, n)
+    q, r = np.linalg.qr(rng.standard_normal((tall, short)))
+    q = q * np.where(np.diag(r) < 0, -1.0, 1.0)   # the sign fix that makes Q Haar-distributed
+    q = q * math.sqrt(tall * s2)
+    return q if m >= n else q.T
+
+
+def _check_ratio(ratio) -> float:
+    from kexue._checks import check_positive
+
+    return check_positive(ratio, "ratio")
+
+
+def marchenko_pastur_support(ratio, variance=1.0) -> tuple[float, float]:
+    r"""The edges ``(a, b) = (σ²(1 − √y)², σ²(1 + √y)²)`` of the Marchenko–Pastur law.
+
+    ``ratio``: ``y = n/m`` for ``W`` of shape ``(m, n)``; ``variance``: ``σ² = m · Var(W_ij)``
+    (1 when the entries have variance ``1/m``). The eigenvalues of ``WᵀW`` fill ``[a, b]`` as
+    ``m, n → ∞`` at fixed ``y``, so the singular values of ``W`` fill ``[√a, √b]``.
+
+    Used in: book/geometry/initialization.md
+    """
+    y = _check_ratio(ratio)
+    s2 = _check_variance(variance, 1)
+    return s2 * (1.0 - math.sqrt(y)) ** 2, s2 * (1.0 + math.sqrt(y)) ** 2
+
+
+def _mp_arguments(x, ratio, variance):
+    """Checked ``x`` (float array), ratio ``y``, variance ``σ²`` and the support ``(a, b)``."""
+    y = _check_ratio(ratio)
+    s2 = _check_variance(variance, 1)
+    return (_as_float_array(x, "x"), y, s2, *marchenko_pastur_support(y, s2))
+
+
+def marchenko_pastur_pdf(x, ratio, variance=1.0):
+    r"""Marchenko–Pastur density of the eigenvalues of ``WᵀW`` (the squared singular values).
+
+    .. math:: p(x) = \frac{\sqrt{(b − x)(x − a)}}{2π σ² y\, x}, \qquad a < x < b,
+
+    with ``(a, b)`` from :func:`marchenko_pastur_support`, and 0 elsewhere. For ``y ≤ 1`` it
+    integrates to 1; for ``y > 1`` (``n > m``, at most ``m`` non-zero eigenvalues) to ``1/y``,
+    the remaining ``1 − 1/y`` being an atom at 0 that :func:`marchenko_pastur_cdf` includes.
+    ``x``: any shape; returns the same shape (a float for a scalar).
+
+    Used in: book/geometry/initialization.md
+    """
+    x, y, s2, a, b = _mp_arguments(x, ratio, variance)
+    inside = (x > a) & (x < b)
+    xs = np.where(inside, x, 0.5 * (a + b))
+    dens = np.sqrt(np.maximum((b - xs) * (xs - a), 0.0)) / (2.0 * math.pi * s2 * y * xs)
+    return _out(np.where(inside, dens, 0.0))
+
+
+def marchenko_pastur_cdf(x, ratio, variance=1.0):
+    r"""Distribution function of the Marchenko–Pastur law, atom at 0 included (``y > 1``).
+
+    In closed form: with ``c = (a + b)/2``, ``h = (b − a)/2`` and ``x = c − h cos t``,
+    ``∫_a^x p = h² I(t) / (2π σ² y)``, where
+    ``I(t) = sin t / h + c t / h² − (2 √(c² − h²) / h²) · arctan(√((c + h)/(c − h)) tan(t/2))``.
+    ``x``: any shape; returns the same shape (a float for a scalar).
+
+    Used in: book/geometry/initialization.md
+    """
+    x, y, s2, a, b = _mp_arguments(x, ratio, variance)
+    c, h = 0.5 * (a + b), 0.5 * (b - a)
+    t = np.arccos(np.clip((c - x) / h, -1.0, 1.0))
+    root = math.sqrt(max(c * c - h * h, 0.0))
+    angle = np.arctan2(math.sqrt(c + h) * np.sin(t / 2), math.sqrt(max(c - h, 0.0)) * np.cos(t / 2))
+    integral = np.sin(t) / h + c * t / h**2 - 2.0 * root / h**2 * angle
+    continuous = h * h * integral / (2.0 * math.pi * s2 * y)
+    atom = max(0.0, 1.0 - 1.0 / y)
+    out = np.where(x < 0, 0.0, atom + np.where(x <= a, 0.0, continuous))
+    return _out(np.clip(out, 0.0, 1.0))

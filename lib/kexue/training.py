@@ -649,3 +649,666 @@ def peak_rss_curves(modes, batches, workers=2, **kwargs):
     with ThreadPoolExecutor(max_workers=workers) as pool:
         results = list(pool.map(lambda mode: peak_rss_mb(mode, batches, **kwargs), modes))
     return [row for rows in results for row in rows]
+
+
+# =========================================================================================
+# Signal propagation through depth at initialisation
+# =========================================================================================
+
+DEPTH_NORM_BACKENDS = ("tensorflow", "jax")
+"""Backends on which :func:`depth_norms` can differentiate (it needs a gradient tape or a VJP)."""
+
+
+def _layer_initializer(initializer, seed):
+    """A fresh copy of ``initializer`` seeded with ``seed`` (a plain callable passes through)."""
+    if isinstance(initializer, keras.initializers.Initializer):
+        config = initializer.get_config()
+        if "seed" in config:
+            config["seed"] = seed
+        return initializer.__class__.from_config(config)
+    if isinstance(initializer, (str, dict)):
+        try:
+            resolved = keras.initializers.get(initializer)
+            if resolved is None:
+                raise ValueError(initializer)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"initializer must be a Keras initializer, its name or config, or "
+                             f"a callable (shape, dtype) -> tensor, got {describe(initializer)}."
+                             ) from err
+        return _layer_initializer(resolved, seed)
+    return initializer
+
+
+def depth_norms(activation, initializer, depth, width, n=None, seed=0, *, input_dim=None,
+                inputs=None, cotangents=None, dtype="float32"):
+    r"""Forward and backward signal sizes, layer by layer, of a freshly initialised dense stack.
+
+    Builds ``depth`` Keras layers ``z_l = h_{l-1} K_l`` (``keras.layers.Dense``, no bias) and
+    ``h_l = φ(z_l)`` (``keras.layers.Activation``), pushes ``n`` inputs ``h_0`` through them
+    without any training, and back-propagates a cotangent ``r`` (standard normal, shape
+    ``(n, width_depth)``, unless ``cotangents`` is given) from the top: ``g_depth = r`` and
+    ``g_{l-1} = (g_l ⊙ φ'(z_l)) K_lᵀ``, the gradient of ``L = Σ_i ⟨r_i, h_depth^{(i)}⟩`` with
+    respect to ``h_{l-1}``. Keras stores a kernel as ``(fan_in, fan_out)``, so ``K_l = W_lᵀ``.
+
+    Parameters
+    ----------
+    activation:
+        Any Keras activation: a name (``"relu"``, ``"tanh"``, ``"linear"``), ``None`` (linear)
+        or a callable ``x -> φ(x)`` written with ``keras.ops``.
+    initializer:
+        Any Keras kernel initializer: a name (``"he_normal"``), a config dict, an
+        ``keras.initializers.Initializer`` instance (copied for every layer, with the seed
+        ``1000 * seed + i`` for layer ``i = 0, 1, ...``, so that layers differ and runs
+        repeat), or a callable ``(shape, dtype) -> tensor`` (called once per layer as it is).
+    depth:
+        Number of layers, ``>= 1``.
+    width:
+        The layers' output width: an int, or a sequence of ``depth`` ints (e.g. alternating
+        widths, to separate fan-in from fan-out rules).
+    n:
+        Number of inputs (default 256; with ``inputs``, their number).
+    seed:
+        Seeds the inputs, the cotangents and the initializers (``>= 0``).
+    input_dim:
+        Width of ``h_0`` (default: the first layer's width, a square first layer).
+    inputs:
+        Optional inputs ``h_0`` of shape ``(n, input_dim)``; default i.i.d. standard normal.
+    cotangents:
+        Optional top cotangent ``r`` of shape ``(n, width_depth)``.
+    dtype:
+        ``"float32"`` or ``"float64"`` (on JAX, float64 needs ``JAX_ENABLE_X64``).
+
+    Returns
+    -------
+    dict of float64 NumPy arrays:
+
+    - ``"forward"``, shape ``(depth + 1,)``: the RMS of ``h_l`` over all inputs and units,
+      ``l = 0..depth`` (``l = 0`` is the input);
+    - ``"preactivation"``, shape ``(depth,)``: the RMS of ``z_l``, ``l = 1..depth``;
+    - ``"backward"``, shape ``(depth + 1,)``: the RMS of ``g_l = ∂L/∂h_l``, ``l = 0..depth``;
+    - ``"forward_norms"``, ``"backward_norms"``, shape ``(depth + 1, n)``: the Euclidean norm
+      of ``h_l`` and of ``g_l`` for each input;
+    - ``"kernel_grad"``, shape ``(depth,)``: the RMS of ``∂(L/n)/∂K_l``;
+    - ``"widths"``, shape ``(depth + 1,)``: ``input_dim`` followed by the layer widths.
+
+    Values that overflow the dtype come back as ``inf`` (or ``nan`` downstream), not as errors.
+    The gradient uses the backend's autodiff: ``tf.GradientTape`` on TensorFlow,
+    ``jax.vjp`` on JAX; other backends raise ``RuntimeError``.
+
+    Used in: book/geometry/initialization.md, book/geometry/activation-functions.md
+    """
+    import numpy as np
+
+    from kexue._checks import ArgumentTypeError, check_shape
+
+    backend = keras.backend.backend()
+    if backend not in DEPTH_NORM_BACKENDS:
+        raise RuntimeError(f"depth_norms needs the tensorflow or jax backend (a gradient tape "
+                           f"or a VJP), got KERAS_BACKEND={backend!r}.")
+    if activation is not None and not isinstance(activation, str):
+        check_callable(activation, "activation")
+    try:
+        act = keras.activations.get(activation)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"activation must be a Keras activation name, None or a callable, got "
+                         f"{describe(activation)}.") from err
+    if not (isinstance(initializer, (str, dict, keras.initializers.Initializer))
+            or callable(initializer)):
+        raise ArgumentTypeError(f"initializer must be a Keras initializer, its name or config, "
+                                f"or a callable (shape, dtype) -> tensor, got "
+                                f"{describe(initializer)}.")
+    depth = check_int(depth, "depth")
+    if _is_int(width):
+        widths = [check_int(width, "width")] * depth
+    elif isinstance(width, (list, tuple)) or (hasattr(width, "__len__")
+                                              and not isinstance(width, (str, bytes, dict))):
+        widths = [check_int(w, "width", what="a positive integer or a sequence of them")
+                  for w in width]
+        if len(widths) != depth:
+            raise ValueError(f"width must be an int or a sequence of depth={depth} ints, got "
+                             f"{len(widths)} widths.")
+    else:
+        raise ArgumentTypeError(f"width must be a positive integer or a sequence of depth "
+                                f"positive integers, got {describe(width)}.")
+    seed = check_int(seed, "seed", minimum=0)
+    dtype = check_choice(dtype, "dtype", ("float32", "float64"))
+    rng = np.random.default_rng(seed)
+    if inputs is not None:
+        x = as_array(inputs, "inputs", "float64")
+        if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+            raise ValueError(f"inputs must have shape (n, input_dim) with n, input_dim >= 1, "
+                             f"got shape {x.shape}.")
+        check_finite(x, "inputs")
+        if n is not None and check_int(n, "n") != x.shape[0]:
+            raise ValueError(f"n must equal the number of inputs ({x.shape[0]}), got {n!r}.")
+        if input_dim is not None and check_int(input_dim, "input_dim") != x.shape[1]:
+            raise ValueError(f"input_dim must equal inputs.shape[1] ({x.shape[1]}), got "
+                             f"{input_dim!r}.")
+        n, input_dim = x.shape
+    else:
+        n = 256 if n is None else check_int(n, "n")
+        input_dim = widths[0] if input_dim is None else check_int(input_dim, "input_dim")
+        x = rng.standard_normal((n, input_dim))
+    if cotangents is not None:
+        r = as_array(cotangents, "cotangents", "float64")
+        check_shape(r, "cotangents", (n, widths[-1]))
+        check_finite(r, "cotangents")
+    else:
+        r = rng.standard_normal((n, widths[-1]))
+
+    dense, kernels = [], []
+    fan_in = input_dim
+    for i, w in enumerate(widths):
+        layer = keras.layers.Dense(w, use_bias=False, dtype=dtype,
+                                   kernel_initializer=_layer_initializer(initializer,
+                                                                         1000 * seed + i))
+        layer.build((None, fan_in))
+        dense.append(layer)
+        kernels.append(ops.convert_to_tensor(layer.kernel.value))
+        fan_in = w
+    activation_layer = keras.layers.Activation(act, dtype=dtype)
+    x_t, r_t = ops.convert_to_tensor(x, dtype), ops.convert_to_tensor(r, dtype)
+    zeros = [ops.zeros((n, d), dtype) for d in [input_dim, *widths]]
+
+    def forward(eps, ks):
+        """h_l + eps_l for every l (eps = 0: its gradient is ∂L/∂h_l), and the z_l."""
+        h = x_t + eps[0]
+        hs, zs = [h], []
+        for layer, k, e in zip(dense, ks, eps[1:]):
+            z, _ = layer.stateless_call([k], [], h)
+            h = activation_layer(z) + e
+            zs.append(z)
+            hs.append(h)
+        return hs, zs
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            tape.watch(zeros)
+            tape.watch(kernels)
+            hs, zs = forward(zeros, kernels)
+            loss = ops.sum(hs[-1] * r_t)
+        g_eps, g_k = tape.gradient(loss, [zeros, kernels])
+    else:
+        import jax
+
+        def top(eps, ks):
+            hs, zs = forward(eps, ks)
+            return hs[-1], (hs, zs)
+
+        _, vjp, (hs, zs) = jax.vjp(top, zeros, kernels, has_aux=True)
+        g_eps, g_k = vjp(r_t)
+
+    def rms(t):
+        a = np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
+        return float(np.sqrt(np.mean(np.square(a))))
+
+    def norms(t):
+        a = np.asarray(ops.convert_to_numpy(t), dtype=np.float64)
+        return np.sqrt(np.sum(np.square(a), axis=1))
+
+    return {
+        "forward": np.array([rms(h) for h in hs]),
+        "preactivation": np.array([rms(z) for z in zs]),
+        "backward": np.array([rms(g) for g in g_eps]),
+        "forward_norms": np.stack([norms(h) for h in hs]),
+        "backward_norms": np.stack([norms(g) for g in g_eps]),
+        "kernel_grad": np.array([rms(g) / n for g in g_k]),
+        "widths": np.array([input_dim, *widths], dtype=np.float64),
+    }
+
+
+# =========================================================================================
+# Gradients through time: Jacobian-product profiles of recurrent cells
+# =========================================================================================
+
+JACOBIAN_PROFILE_BACKENDS = ("tensorflow", "jax")
+"""Backends on which :func:`jacobian_profile` can differentiate a cell step."""
+
+
+def _recurrent_cell(layer):
+    """The cell of a Keras recurrent layer (or ``layer`` itself if it is a cell)."""
+    from kexue._checks import ArgumentTypeError
+
+    cell = layer.cell if isinstance(layer, keras.layers.RNN) else layer
+    if not isinstance(cell, keras.layers.Layer) or not hasattr(cell, "state_size"):
+        raise ArgumentTypeError(
+            f"layer must be a Keras recurrent layer (SimpleRNN, LSTM, GRU, RNN(cell)) or an RNN "
+            f"cell with a state_size, got {describe(layer)}.")
+    sizes = cell.state_size
+    sizes = list(sizes) if isinstance(sizes, (list, tuple)) else [sizes]
+    if not sizes or not all(_is_int(s) and s > 0 for s in sizes):
+        raise ValueError(f"layer must have a flat state_size of positive integers, got "
+                         f"{cell.state_size!r}.")
+    return cell, [int(s) for s in sizes]
+
+
+def _cell_step(cell, sizes):
+    """``step(s, x) -> (output, s')``: one cell step on the concatenated state ``s``."""
+    import numpy as np
+
+    bounds = np.cumsum([0, *sizes])
+
+    def step(s, x):
+        parts = [s[:, bounds[i]:bounds[i + 1]] for i in range(len(sizes))]
+        out, new = cell(x, parts)
+        new = list(new) if isinstance(new, (list, tuple)) else [new]
+        return out, ops.concatenate(new, axis=-1) if len(new) > 1 else new[0]
+
+    return step
+
+
+def _step_jacobian_fn(step):
+    """``jac(s, x) -> (ds'/ds, ds'/dx)`` per row, shapes (n, S, S) and (n, S, D)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(autograph=False, reduce_retracing=True)
+        def jac(s, x):
+            with tf.GradientTape(persistent=True) as tape:
+                tape.watch(s)
+                tape.watch(x)
+                new = step(s, x)[1]
+            return tape.batch_jacobian(new, s), tape.batch_jacobian(new, x)
+
+        return jac
+    if backend == "jax":
+        import jax
+
+        def one(s, x):
+            return step(s[None], x[None])[1][0]
+
+        return jax.jit(jax.vmap(jax.jacrev(one, argnums=(0, 1))))
+    raise NotImplementedError(
+        f"jacobian_profile differentiates a cell step with tf.GradientTape or jax.jacrev; the "
+        f"Keras backend is {backend!r}, expected one of {JACOBIAN_PROFILE_BACKENDS}.")
+
+
+def _quiet_tensorflow():
+    """A context that raises TensorFlow's Python logger to ERROR (no retracing warnings)."""
+    import contextlib
+    import logging
+
+    @contextlib.contextmanager
+    def quiet():
+        logger = logging.getLogger("tensorflow")
+        level = logger.level
+        logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+    return quiet()
+
+
+def _step_jacobians(jac, seq, xs, group, batch, total, features, dtype, j_steps, k_steps):
+    """Fill ``j_steps``/``k_steps`` with J_t (batch, S, S) and K_t (batch, S, D), t = 1..T,
+    ``group`` time steps per call of ``jac`` (the last call padded to the traced shape)."""
+    steps = xs.shape[0]
+    for t0 in range(0, steps, group):
+        n = min(group, steps - t0)
+        prev = ops.reshape(seq[t0:t0 + n], (n * batch, total))
+        xt = ops.reshape(xs[t0:t0 + n], (n * batch, features))
+        if n < group:  # pad to the traced shape
+            pad = (group - n) * batch
+            prev = ops.concatenate([prev, ops.zeros((pad, total), dtype)], axis=0)
+            xt = ops.concatenate([xt, ops.zeros((pad, features), dtype)], axis=0)
+        j, k = jac(prev, xt)
+        j_steps += list(ops.reshape(j[:n * batch], (n, batch, total, total)))
+        k_steps += list(ops.reshape(k[:n * batch], (n, batch, total, features)))
+
+
+def jacobian_profile(layer, inputs, *, wrt="state", direction="to_last", of="output",
+                     initial_state=None, per_example=False):
+    """Norms of the Jacobian products of a recurrent cell along one sequence.
+
+    Runs ``layer``'s cell over ``inputs`` step by step, differentiates every step (the
+    one-step Jacobians ``J_t = ds_t/ds_{t-1}`` and ``K_t = ds_t/dx_t``, where ``s_t`` is the
+    concatenation of the cell's states: ``h`` for SimpleRNN and GRU, ``(h, c)`` for LSTM) and
+    multiplies them out, as the chain rule through time does:
+
+    - ``direction="to_last"``, ``wrt="state"``: ``||dh_T/ds_t||`` for ``t = 0..T``, the
+      product ``J_T J_{T-1} ... J_{t+1}``, shape ``(T + 1,)``;
+    - ``direction="to_last"``, ``wrt="input"``: ``||dh_T/dx_t||`` for ``t = 1..T`` (entry
+      ``t - 1``; the lag is ``T - t``), ``J_T ... J_{t+1} K_t``, shape ``(T,)``;
+    - ``direction="from_first"``, ``wrt="state"``: ``||dh_t/ds_0||`` for ``t = 0..T``;
+    - ``direction="from_first"``, ``wrt="input"``: ``||dh_t/dx_1||`` for ``t = 1..T``.
+
+    Norms are Frobenius norms, one per sequence, averaged over the batch (``per_example=False``)
+    or returned per sequence (shape ``(batch, ...)``). ``of="output"`` takes the rows of the
+    cell's output ``h`` (Keras's cells keep it as their first state); ``of="state"`` the rows
+    of the whole state. The products are renormalised at every step and their scale kept in
+    logarithms, so profiles spanning hundreds of orders of magnitude neither underflow nor
+    overflow; a state that is not finite gives NaN.
+
+    Args:
+        layer: a ``keras.layers.SimpleRNN``, ``LSTM``, ``GRU`` or ``RNN(cell)`` layer, or a
+            cell (any layer with ``state_size`` whose call is ``cell(x, states) -> (output,
+            new_states)``). Built on first use; dropout is off (inference mode).
+        inputs: array ``(batch, T, features)``, finite.
+        wrt: ``"state"`` or ``"input"``.
+        direction: ``"to_last"`` or ``"from_first"``.
+        of: ``"output"`` or ``"state"``.
+        initial_state: ``None`` (zeros) or a list with one array ``(batch, size)`` per state.
+        per_example: return one profile per sequence instead of the batch mean.
+
+    Returns:
+        ``np.ndarray`` of float64, shape ``(T + 1,)`` (``wrt="state"``) or ``(T,)``
+        (``wrt="input"``), with a leading ``batch`` axis when ``per_example``.
+
+    Differentiates with ``tf.GradientTape.batch_jacobian`` on TensorFlow and ``jax.jacrev``
+    on JAX; other backends raise ``NotImplementedError``.
+
+    Used in: book/geometry/rnn-gradients.md
+    """
+    import numpy as np
+    from scipy.special import logsumexp
+
+    from kexue._checks import check_shape
+
+    cell, sizes = _recurrent_cell(layer)
+    wrt = check_choice(wrt, "wrt", ("state", "input"))
+    direction = check_choice(direction, "direction", ("to_last", "from_first"))
+    of = check_choice(of, "of", ("output", "state"))
+    per_example = check_bool(per_example, "per_example")
+    x = as_array(inputs, "inputs")
+    check_shape(x, "inputs", ("batch", "T", "features"))
+    check_finite(x, "inputs")
+    batch, steps, features = x.shape
+    if batch == 0 or steps == 0 or features == 0:
+        raise ValueError(f"inputs must have a non-empty shape (batch, T, features), got shape "
+                         f"{x.shape}.")
+    if not cell.built:
+        if cell is layer:
+            cell.build((None, features))
+        else:
+            layer.build((None, steps, features))
+    dtype = cell.compute_dtype
+    total = sum(sizes)
+    if initial_state is None:
+        states = [np.zeros((batch, n), dtype) for n in sizes]
+    else:
+        if not isinstance(initial_state, (list, tuple)) or len(initial_state) != len(sizes):
+            raise ValueError(f"initial_state must be None or a list of {len(sizes)} arrays of "
+                             f"shapes {[(batch, n) for n in sizes]}, got "
+                             f"{describe(initial_state)}.")
+        states = []
+        for i, (s, n) in enumerate(zip(initial_state, sizes)):
+            s = as_array(s, f"initial_state[{i}]", dtype)
+            check_shape(s, f"initial_state[{i}]", (batch, n))
+            check_finite(s, f"initial_state[{i}]")
+            states.append(s)
+    step = _cell_step(cell, sizes)
+
+    # forward pass: the concatenated states s_0 .. s_T, shape (T + 1, batch, S)
+    s = ops.convert_to_tensor(np.concatenate(states, axis=-1), dtype=dtype)
+    xs = ops.convert_to_tensor(np.transpose(x, (1, 0, 2)), dtype=dtype)  # time-major
+    seq = [s]
+    for t in range(steps):
+        out, s = step(s, xs[t])
+        if t == 0 and of == "output" and (tuple(out.shape) != (batch, sizes[0]) or not np.allclose(
+                ops.convert_to_numpy(out), ops.convert_to_numpy(s[:, :sizes[0]]))):
+            raise ValueError("of='output' needs a cell whose output is its first state (as in "
+                             "Keras's SimpleRNN, LSTM and GRU cells), but this cell's output "
+                             f"of shape {tuple(out.shape)} is not; use of='state'.")
+        seq.append(s)
+    seq = ops.stack(seq)
+
+    # one-step Jacobians J_t, K_t for t = 1..T, several steps per call of the traced function
+    jac = _step_jacobian_fn(step)
+    group = max(1, 512 // batch)
+    j_steps, k_steps = [], []
+    with _quiet_tensorflow():  # one trace per call is expected: no retracing warnings
+        _step_jacobians(jac, seq, xs, group, batch, total, features, dtype, j_steps, k_steps)
+
+    rows = sizes[0] if of == "output" else total
+    eye = ops.eye(rows, total, dtype=dtype)
+    tiny = np.finfo(np.dtype(dtype)).tiny
+    logs = []  # log-norms per recorded point, each (batch,)
+
+    def record(m, log_scale):
+        part = m if m.shape[1] == rows else m[:, :rows]
+        norm = ops.convert_to_numpy(ops.sqrt(ops.sum(ops.square(part), axis=(1, 2))))
+        with np.errstate(divide="ignore"):
+            logs.append(log_scale + np.log(norm.astype(np.float64)))
+
+    def renormalise(m, log_scale):
+        norm = ops.sqrt(ops.sum(ops.square(m), axis=(1, 2), keepdims=True))
+        norm = ops.maximum(norm, tiny)
+        with np.errstate(divide="ignore"):
+            log_scale = log_scale + np.log(ops.convert_to_numpy(norm).astype(np.float64)[:, 0, 0])
+        return m / norm, log_scale
+
+    log_scale = np.zeros(batch)
+    if direction == "to_last":
+        m = ops.tile(eye[None], (batch, 1, 1))  # dh_T/ds_T, rows of h (or of s)
+        for t in range(steps, 0, -1):            # m = dh_T/ds_t
+            if wrt == "state":
+                record(m, log_scale)
+            else:
+                record(ops.matmul(m, k_steps[t - 1]), log_scale)
+            m, log_scale = renormalise(ops.matmul(m, j_steps[t - 1]), log_scale)
+        if wrt == "state":
+            record(m, log_scale)
+        logs = logs[::-1]
+    else:
+        if wrt == "state":
+            m, first = ops.tile(ops.eye(total, dtype=dtype)[None], (batch, 1, 1)), 1
+        else:
+            m, first = k_steps[0], 2
+        record(m, log_scale)
+        for t in range(first, steps + 1):  # m = ds_t/ds_0 or ds_t/dx_1
+            m, log_scale = renormalise(ops.matmul(j_steps[t - 1], m), log_scale)
+            record(m, log_scale)
+    logs = np.stack(logs, axis=1)  # (batch, points)
+    if not np.isfinite(ops.convert_to_numpy(seq)).all():
+        logs[:] = np.nan
+    with np.errstate(over="ignore"):
+        if per_example:
+            return np.exp(logs)
+        return np.exp(logsumexp(logs, axis=0) - np.log(batch))
+
+
+# =========================================================================================
+# Curvature of the loss: Hessian-vector products and the top Hessian eigenvalue
+# =========================================================================================
+#
+# Used in: book/geometry/batch-normalization.md. The gradient of the training loss is
+# L-Lipschitz near the current weights with L the largest |eigenvalue| of the Hessian there;
+# :func:`top_hessian_eigenvalue` finds it by power iteration on Hessian-vector products
+# (:func:`hessian_vector_product`), without ever forming the Hessian.
+
+CURVATURE_BACKENDS = ("tensorflow", "jax")
+"""The Keras backends on which :func:`hessian_vector_product` can differentiate twice."""
+
+
+def _curvature_args(model, loss_fn, x, y, training):
+    check_instance(model, "model", keras.Model, "a built keras.Model")
+    if not model.built or not model.trainable_variables:
+        raise ValueError(f"model must be a built keras.Model with trainable variables, got "
+                         f"{model.name!r} with {len(model.trainable_variables)} of them.")
+    check_callable(loss_fn, "loss_fn")
+    check_bool(training, "training")
+    x = as_array(x, "x")
+    y = as_array(y, "y")
+    check_finite(x, "x")
+    check_finite(y, "y")
+    if x.ndim < 1 or y.ndim < 1 or len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must hold the same positive number of examples along axis 0, "
+                         f"got x of shape {x.shape} and y of shape {y.shape}.")
+    backend = keras.backend.backend()
+    if backend not in CURVATURE_BACKENDS:
+        raise NotImplementedError(
+            f"Hessian-vector products need the TensorFlow or JAX backend (they differentiate "
+            f"twice with tf.GradientTape or jax.jvp); the Keras backend is {backend!r}.")
+    return x, y
+
+
+_HVP_GRAPHS = None  # a WeakKeyDictionary once used: model -> {(loss_fn, training): H v graph}
+
+
+def _hvp_graph(model, loss_fn, training):
+    """The compiled ``H v`` of ``model`` and ``loss_fn``, traced once and cached per model."""
+    import weakref
+
+    global _HVP_GRAPHS
+    if _HVP_GRAPHS is None:
+        _HVP_GRAPHS = weakref.WeakKeyDictionary()
+    graphs = _HVP_GRAPHS.setdefault(model, {})
+    key = (loss_fn, training)
+    if key in graphs:
+        return graphs[key]
+
+    model_ref = weakref.ref(model)  # the cache must not keep the model alive
+
+    def loss_of(params, non_trainable, x, y):
+        # stateless: BatchNormalization's moving statistics are not touched by the probe
+        pred, _ = model_ref().stateless_call(params, non_trainable, x, training=training)
+        return loss_fn(y, pred)
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def hvp(params, vectors, non_trainable, x, y):
+            with tf.GradientTape() as outer:
+                outer.watch(params)
+                with tf.GradientTape() as inner:
+                    inner.watch(params)
+                    loss = loss_of(params, non_trainable, x, y)
+                grads = inner.gradient(loss, params,
+                                       unconnected_gradients=tf.UnconnectedGradients.ZERO)
+                dot = tf.add_n([tf.reduce_sum(g * v) for g, v in zip(grads, vectors)])
+            return outer.gradient(dot, params, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    else:
+        import jax
+
+        @jax.jit
+        def hvp(params, vectors, non_trainable, x, y):
+            grad = jax.grad(loss_of)
+            return jax.jvp(lambda p: grad(p, non_trainable, x, y), (params,), (vectors,))[1]
+
+    graphs[key] = hvp
+    return hvp
+
+
+def _hvp_function(model, loss_fn, x, y, training):
+    """``hvp(vectors) -> list of arrays``: H v at the model's current weights (no state change)."""
+    import numpy as np
+
+    graph = _hvp_graph(model, loss_fn, training)
+    params = [v.value for v in model.trainable_variables]
+    non_trainable = [v.value for v in model.non_trainable_variables]
+    x = ops.convert_to_tensor(x)
+    y = ops.convert_to_tensor(y)
+
+    def hvp(vectors):
+        vectors = [ops.convert_to_tensor(v, dtype=p.dtype) for v, p in zip(vectors, params)]
+        return [np.asarray(ops.convert_to_numpy(h)) for h in graph(params, vectors,
+                                                                   non_trainable, x, y)]
+
+    return hvp
+
+
+def _check_vectors(vectors, model):
+    variables = model.trainable_variables
+    if isinstance(vectors, (str, bytes)) or not hasattr(vectors, "__len__"):
+        raise ValueError(f"vectors must be a list of arrays, one per trainable variable, got "
+                         f"{describe(vectors)}.")
+    if len(vectors) != len(variables):
+        raise ValueError(f"vectors must hold one array per trainable variable "
+                         f"({len(variables)}), got {len(vectors)}.")
+    out = []
+    for i, (v, var) in enumerate(zip(vectors, variables)):
+        arr = as_array(v, f"vectors[{i}]", "float64")
+        if arr.shape != tuple(var.shape):
+            raise ValueError(f"vectors[{i}] must have shape {tuple(var.shape)} (variable "
+                             f"{var.path!r}), got shape {arr.shape}.")
+        check_finite(arr, f"vectors[{i}]")
+        out.append(arr)
+    return out
+
+
+def hessian_vector_product(model, loss_fn, x, y, vectors, training=True):
+    """Hessian of the loss times a vector, ``H v``, at the model's current weights.
+
+    The loss is ``loss_fn(y, model(x, training=training))`` (a scalar, e.g. the mean
+    cross-entropy of the batch), a function of ``model.trainable_variables``; ``H`` is its
+    Hessian with respect to all of them, and ``v`` is given as one array per variable. The
+    product is the derivative of ``<grad, v>``, computed without forming ``H``: a second
+    ``tf.GradientTape`` around the first on TensorFlow, ``jax.jvp`` of ``jax.grad`` on JAX
+    (other backends raise ``NotImplementedError``). The model is called statelessly, so
+    ``BatchNormalization`` in training mode uses the batch's statistics and its moving
+    statistics are left as they were.
+
+    Args:
+        model: a built ``keras.Model``.
+        loss_fn: ``loss_fn(y_true, y_pred) -> scalar`` (a Keras loss).
+        x, y: the batch, arrays with the same length ``N >= 1`` along axis 0.
+        vectors: one array per trainable variable, of the variable's shape.
+        training: whether the model runs in training mode (batch statistics in BN).
+
+    Returns:
+        A list of NumPy arrays, one per trainable variable, with the variables' shapes.
+
+    Used in: book/geometry/batch-normalization.md
+    """
+    x, y = _curvature_args(model, loss_fn, x, y, training)
+    vectors = _check_vectors(vectors, model)
+    return _hvp_function(model, loss_fn, x, y, training)(vectors)
+
+
+def top_hessian_eigenvalue(model, loss_fn, x, y, iters=20, tol=1e-4, seed=0, training=True,
+                           return_vector=False):
+    """The eigenvalue of largest magnitude of the loss Hessian, by power iteration.
+
+    Starting from a random unit vector ``v_0`` (NumPy generator seeded with ``seed``, one
+    block per trainable variable), repeat ``v_{k+1} = H v_k / ||H v_k||`` with the products of
+    :func:`hessian_vector_product`, and return the Rayleigh quotient ``<v_k, H v_k>`` once two
+    successive quotients differ by at most ``tol`` relatively (or after ``iters`` products).
+    Its absolute value is the spectral norm of ``H``: the Lipschitz constant, near the current
+    weights, of the gradient with respect to the weights. Power iteration converges at the
+    rate ``|lambda_2 / lambda_1|`` per step; with two top eigenvalues of nearly equal size the
+    quotient is still within the tolerance of the top one, the vector is not.
+
+    Args:
+        model, loss_fn, x, y, training: as in :func:`hessian_vector_product`.
+        iters: the most Hessian-vector products, an integer >= 1.
+        tol: relative change of the quotient at which to stop, a real >= 0 (0: run ``iters``).
+        seed: seed of the random start, an integer >= 0.
+        return_vector: also return the last unit vector (a list of arrays).
+
+    Returns:
+        ``lambda`` (a float), or ``(lambda, vectors)`` with ``return_vector=True``.
+
+    Used in: book/geometry/batch-normalization.md
+    """
+    import numpy as np
+
+    x, y = _curvature_args(model, loss_fn, x, y, training)
+    iters = check_int(iters, "iters")
+    tol = check_real(tol, "tol", 0.0)
+    seed = check_int(seed, "seed", 0)
+    check_bool(return_vector, "return_vector")
+    hvp = _hvp_function(model, loss_fn, x, y, training)
+    rng = np.random.default_rng(seed)
+    v = [rng.standard_normal(tuple(var.shape)) for var in model.trainable_variables]
+    norm = np.sqrt(sum(float(np.sum(b * b)) for b in v))
+    v = [b / norm for b in v]
+    quotient = None
+    for _ in range(iters):
+        hv = [np.asarray(h, dtype="float64") for h in hvp(v)]
+        new = sum(float(np.sum(a * b)) for a, b in zip(v, hv))
+        norm = np.sqrt(sum(float(np.sum(b * b)) for b in hv))
+        if not np.isfinite(norm):
+            raise FloatingPointError(f"the Hessian-vector product is not finite ({norm!r}): "
+                                     "the loss or its derivatives overflow at these weights.")
+        done = quotient is not None and abs(new - quotient) <= tol * abs(new)
+        quotient = new
+        if norm == 0.0 or done:
+            break
+        v = [b / norm for b in hv]
+    return (quotient, v) if return_vector else quotient

@@ -5,7 +5,8 @@ bidirectional RNN on padded sequences), :mod:`kexue.layers.core` (layers made of
 layers or of other layers' weights), :mod:`kexue.layers.reuse` (sub-models, cuts and
 rebuilt graphs of functional models), and the sequence-tagging heads with one interface:
 :mod:`kexue.layers.crf` (``SoftmaxTagger``, ``CRF``, Viterbi) and :mod:`kexue.layers.memm`
-(``MEMM``, Bi-MEMM). The layers and the most used functions are re-exported here.
+(``MEMM``, Bi-MEMM), and :mod:`kexue.layers.recurrent` (recurrent cells for
+``keras.layers.RNN``). The layers and the most used functions are re-exported here.
 """
 
 from kexue.layers.core import ClassCenters, TiedDense, TwoDense
@@ -23,6 +24,7 @@ from kexue.layers.masking import (
     very_negative,
 )
 from kexue.layers.memm import MEMM, memm_viterbi
+from kexue.layers.recurrent import OutputGatedGRUCell
 from kexue.layers.reuse import (
     clone_with_weights,
     features_of,
@@ -39,6 +41,7 @@ __all__ = [
     "MaskedGlobalAveragePooling1D",
     "MaskedGlobalMaxPooling1D",
     "MaskedSoftmax",
+    "OutputGatedGRUCell",
     "TiedDense",
     "TwoDense",
     "clone_with_weights",
