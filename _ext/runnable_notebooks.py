@@ -258,8 +258,12 @@ def leftover_myst(nb) -> list[str]:
     found = []
     for cell in nb.cells:
         if cell.cell_type == "markdown":
+            # Plain fenced code (library code inlined from a literalinclude) is code, not
+            # MyST: a docstring's ``h_{t-1}`` must not count as a role.
+            prose = re.sub(r"^(`{3,})(?!\{)[^\n]*\n.*?^\1[ \t]*$", "", cell.source,
+                           flags=re.M | re.S)
             found += re.findall(r"\{[\w:-]+\}`[^`]*`|^(?:```+|:::+)\{[\w:-]+\}.*$",
-                                cell.source, flags=re.M)
+                                prose, flags=re.M)
     return found
 
 

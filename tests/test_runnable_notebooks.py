@@ -92,3 +92,13 @@ def test_notes_glue_and_links_become_plain_markdown(tmp_path, bib):
     assert "F1 is […]" in text and "*The other chapter*" in text and "*that page*" in text
     assert "\\tag{1}" in text and "By (1)." in text
     assert "> **Note.**" in text and "> A **note** with (1)." in text
+
+
+def test_leftover_myst_sees_roles_in_prose_but_not_in_inlined_code():
+    import nbformat
+
+    code = "```python\ndef f():\n    \"\"\"``g_{l-1} = W g_l``; see {eq}`x`.\"\"\"\n```\n"
+    prose = "The gradient {eq}`rnn-bound` and\n```{note}\nA box.\n```\n"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(code),
+                                         nbformat.v4.new_markdown_cell(prose)])
+    assert rn.leftover_myst(nb) == ["{eq}`rnn-bound`", "```{note}"]
