@@ -304,6 +304,16 @@ def dtype_kind(x) -> str:
         return "O"
 
 
+def as_float_tensor(x, name: str, min_rank: int = 0):
+    """``x`` as a backend tensor of a float dtype with at least ``min_rank`` axes, else a
+    clear error naming ``name`` (:func:`as_tensor`, then :func:`check_dtype`)."""
+    x = as_tensor(x, name)
+    check_dtype(x, name, "float")
+    if len(x.shape) < min_rank:
+        raise ValueError(f"{name} must have at least {min_rank} axis, got shape {tuple(x.shape)}.")
+    return x
+
+
 def check_dtype(x, name: str, kinds) -> str:
     """Raise :class:`ArgumentTypeError` unless ``x``'s dtype is of one of ``kinds``.
 

@@ -29,9 +29,8 @@ from scipy import special
 
 from kexue._checks import (
     as_array,
-    as_tensor,
+    as_float_tensor,
     check_callable,
-    check_dtype,
     check_finite,
     check_instance,
     check_int,
@@ -49,12 +48,6 @@ __all__ = [
     "xmin1exp",
     "xmin1exp_naive",
 ]
-
-
-def _float_tensor(x, name: str):
-    x = as_tensor(x, name)
-    check_dtype(x, name, "float")
-    return x
 
 
 @keras.saving.register_keras_serializable(package="kexue")
@@ -76,7 +69,7 @@ def xmin1exp(x):
 
     Used in: book/geometry/activation-functions.md
     """
-    x = _float_tensor(x, "x")
+    x = as_float_tensor(x, "x")
     return x * ops.exp(ops.minimum(x, 0.0))
 
 
@@ -91,7 +84,7 @@ def xmin1exp_naive(x):
 
     Used in: book/geometry/activation-functions.md
     """
-    x = _float_tensor(x, "x")
+    x = as_float_tensor(x, "x")
     return x * ops.minimum(ops.exp(x), 1.0)
 
 
@@ -111,7 +104,7 @@ def derivative(activation, x):
     Used in: book/geometry/activation-functions.md
     """
     check_callable(activation, "activation")
-    x = _float_tensor(x, "x")
+    x = as_float_tensor(x, "x")
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow as tf

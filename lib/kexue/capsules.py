@@ -30,6 +30,7 @@ from keras import ops
 from kexue._checks import (
     _is_int,
     as_array,
+    as_float_tensor,
     as_tensor,
     check_bool,
     check_choice,
@@ -64,14 +65,6 @@ def _check_axis(axis, x, name="axis"):
     return int(axis)
 
 
-def _float_tensor(x, name, min_rank=1):
-    x = as_tensor(x, name)
-    check_dtype(x, name, "float")
-    if len(x.shape) < min_rank:
-        raise ValueError(f"{name} must have at least {min_rank} axis, got shape {tuple(x.shape)}.")
-    return x
-
-
 # --------------------------------------------------------------------------------------------
 # squash and routing
 
@@ -97,7 +90,7 @@ def squash(x, axis=-1, k=1.0, eps=None):
     """
     k = check_positive(k, "k")
     eps = keras.config.epsilon() if eps is None else check_positive(eps, "eps")
-    x = _float_tensor(x, "x")
+    x = as_float_tensor(x, "x", min_rank=1)
     axis = _check_axis(axis, x)
     sq = ops.sum(ops.square(x), axis=axis, keepdims=True)
     return x * (sq / (k + sq)) / ops.sqrt(sq + eps)
@@ -142,7 +135,7 @@ def route(u_hat, iterations=3, mode="su2018", squash_k=0.5, return_coupling=Fals
     mode = _check_mode(mode)
     squash_k = check_positive(squash_k, "squash_k")
     return_coupling = check_bool(return_coupling, "return_coupling")
-    u_hat = _float_tensor(u_hat, "u_hat")
+    u_hat = as_float_tensor(u_hat, "u_hat", min_rank=1)
     check_shape(u_hat, "u_hat", ("batch", "num_capsule", "n_inputs", "dim"))
     num_capsule = u_hat.shape[1]
     b = None
@@ -232,7 +225,7 @@ class Capsule(keras.layers.Layer):
 
     def votes(self, inputs):
         """The votes ``u_hat`` of shape ``(B, num_capsule, n, dim_capsule)``."""
-        inputs = _float_tensor(inputs, "inputs")
+        inputs = as_float_tensor(inputs, "inputs", min_rank=1)
         if len(inputs.shape) != 3:
             raise ValueError(
                 f"Capsule expects inputs of shape (batch, n_inputs, dim), got shape "
@@ -277,7 +270,7 @@ class CapsuleLength(keras.layers.Layer):
     """
 
     def call(self, inputs):
-        inputs = _float_tensor(inputs, "inputs")
+        inputs = as_float_tensor(inputs, "inputs", min_rank=1)
         check_shape(inputs, "inputs", ("batch", "num_capsule", "dim_capsule"))
         return ops.sqrt(ops.sum(ops.square(inputs), axis=-1) + keras.config.epsilon())
 
@@ -300,7 +293,7 @@ def margin_loss(y_true, y_pred, m_plus=0.9, m_minus=0.1, lam=0.25):
     Used in: book/capsules/capsule-feast.md, book/capsules/kmeans-to-capsule.md
     """
     m_plus, m_minus, lam = _check_margins(m_plus, m_minus, lam)
-    y_pred = _float_tensor(y_pred, "y_pred")
+    y_pred = as_float_tensor(y_pred, "y_pred", min_rank=1)
     y_true = check_unit_targets(y_true, y_pred, "y_pred", ("batch", "classes"),
                                 "(multi-)hot targets")
     pos = y_true * ops.square(ops.relu(m_plus - y_pred))
@@ -573,7 +566,7 @@ def smooth_max(x, K=1.0, axis=-1):
     Used in: book/capsules/kmeans-to-capsule.md
     """
     K = check_positive(K, "K")
-    x = _float_tensor(x, "x")
+    x = as_float_tensor(x, "x", min_rank=1)
     axis = _check_axis(axis, x)
     return ops.logsumexp(K * x, axis=axis) / K
 

@@ -27,7 +27,7 @@ import numbers
 import numpy as np
 from scipy import integrate, special
 
-from kexue._checks import ArgumentTypeError, as_array, check_int, describe
+from kexue._checks import ArgumentTypeError, as_array, check_choice, check_int, describe
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -820,12 +820,6 @@ ENTRY_DISTRIBUTIONS = {"gaussian": 3.0, "uniform": 1.8, "rademacher": 1.0}
 kurtosis ``κ = E w⁴ / (E w²)²`` (normal 3, uniform on ``[-a, a]`` 9/5, random signs 1)."""
 
 
-def _check_dist(dist, allowed) -> str:
-    if not isinstance(dist, str) or dist not in allowed:
-        raise ValueError(f"dist must be one of {tuple(allowed)}, got {describe(dist)}.")
-    return dist
-
-
 def _check_variance(variance, m: int, name: str = "variance") -> float:
     from kexue._checks import check_positive
 
@@ -851,7 +845,7 @@ def gram_moments(m, n, dist="gaussian", variance=None) -> dict:
     """
     m = check_int(m, "m")
     n = check_int(n, "n")
-    kurtosis = ENTRY_DISTRIBUTIONS[_check_dist(dist, ENTRY_DISTRIBUTIONS)]
+    kurtosis = ENTRY_DISTRIBUTIONS[check_choice(dist, "dist", tuple(ENTRY_DISTRIBUTIONS))]
     s2 = _check_variance(variance, m)
     diag_mean, diag_var, off_var = m * s2, m * s2 * s2 * (kurtosis - 1.0), m * s2 * s2
     mse = (n * (n - 1) * off_var + n * (diag_var + (diag_mean - 1.0) ** 2)) / n**2
@@ -893,7 +887,7 @@ def sample_matrix(m, n, dist="gaussian", variance=None, seed=0) -> np.ndarray:
     """
     m = check_int(m, "m")
     n = check_int(n, "n")
-    dist = _check_dist(dist, (*ENTRY_DISTRIBUTIONS, "orthogonal"))
+    dist = check_choice(dist, "dist", (*ENTRY_DISTRIBUTIONS, "orthogonal"))
     s2 = _check_variance(variance, m)
     seed = check_int(seed, "seed", 0)
     rng = np.random.default_rng(seed)
