@@ -1346,3 +1346,19 @@ bad(HV, "model", ValueError,
     lambda: training.hessian_vector_product(keras.Sequential([keras.layers.Dense(1)]),
                                             _CURV_MSE, _CURV_X, _CURV_Y, []), "built",
     label="unbuilt")
+bad("kexue.data.load_clue", "task", ValueError, lambda: data.load_clue("cmnli"), "one of")
+bad("kexue.data.load_clue", "split", ValueError, lambda: data.load_clue("tnews", "test"), "one of")
+bad("kexue.data.clue_labels", "task", ValueError, lambda: data.clue_labels("afqmc"), "one of")
+bad("kexue.data.load_chinese_sentiment", "name", ValueError,
+    lambda: data.load_chinese_sentiment("imdb"), "one of")
+bad("kexue.data.load_chinese_sentiment", "split", ValueError,
+    lambda: data.load_chinese_sentiment("hotel", "train"), "one of")
+bad("kexue.data.load_stsb_zh", "split", ValueError, lambda: data.load_stsb_zh("dev"), "one of")
+bad("kexue.data.load_english_corpus", "max_lines", ValueError,
+    lambda: data.load_english_corpus(max_lines=0))
+bad("kexue.data.segment", "texts", TypeError, lambda: data.segment(["a", 3]))
+bad("kexue.data.segment", "hmm", TypeError, lambda: data.segment("a", hmm="yes"))
+bad("kexue.data.load_chinese_corpus", "sources", ValueError,
+    lambda: data.load_chinese_corpus(["pku", "wiki"]), "one of")
+bad("kexue.data.load_chinese_corpus", "sources", TypeError, lambda: data.load_chinese_corpus([]),
+    label="empty")

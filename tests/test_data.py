@@ -383,3 +383,75 @@ def test_adding_problem_is_seeded_and_its_baseline_is_one_sixth():
 def test_adding_problem_bad_arguments(kwargs, name):
     with pytest.raises(ValueError, match=name):
         data.adding_problem(**kwargs)
+
+
+# ------------------------------------------------------------------ Chinese and English text
+
+
+def test_clue_tasks_from_the_mirror(mirror, cache, offline):
+    tnews = data.load_clue("tnews", "train")
+    assert len(tnews) == 53360 and len(data.load_clue("tnews", "dev")) == 10000
+    assert sum(bool(r["keywords"]) for r in tnews) == 38696
+    labels = data.clue_labels("tnews")
+    assert len(labels) == 15 and all(labels[r["label"]] == r["label_desc"] for r in tnews[:500])
+    assert "上海证券交易所" in tnews[1]["keywords"]
+    sizes = {s: len(data.load_clue("iflytek", s)) for s in ("train", "dev", "test")}
+    assert sizes == {"train": 3024, "dev": 1373, "test": 1749}
+    assert len(data.clue_labels("iflytek")) == 119
+    # U+2028 inside a description must not split a record
+    assert any("\u2028" in r["sentence"] for r in data.load_clue("iflytek", "train"))
+    afqmc = data.load_clue("afqmc", "train")
+    assert len(afqmc) == 34334 and {r["label"] for r in afqmc} == {0, 1}
+    assert len(data.load_clue("afqmc", "dev")) == 4316
+
+
+def test_chinese_sentiment_and_stsb_from_the_mirror(mirror, cache, offline):
+    sizes = {s: len(data.load_chinese_sentiment("chnsenticorp", s)) for s in ("train", "dev", "test")}
+    assert sizes == {"train": 9600, "dev": 1200, "test": 1200}
+    train = data.load_chinese_sentiment("chnsenticorp", "train")
+    assert set(train.labels.tolist()) == {0, 1} and abs(train.labels.mean() - 0.5) < 0.01
+    assert train.texts[0].startswith("选择珠江花园的原因就是方便")
+    assert len(data.load_chinese_sentiment("waimai", "all")) == 11987
+    assert len(data.load_chinese_sentiment("hotel", "all")) == 7765  # one empty review dropped
+    stsb = {s: data.load_stsb_zh(s) for s in ("train", "valid", "test")}
+    assert [len(v) for v in stsb.values()] == [5231, 1458, 1361]
+    scores = np.array([r["score"] for r in stsb["train"]])
+    assert scores.min() == 0 and scores.max() == 5
+
+
+def test_english_corpus_from_the_mirror(mirror, cache, offline):
+    first = data.load_english_corpus(max_lines=2)
+    assert first[0][:4] == ["the", "fulton", "county", "grand"] and len(first) == 2
+
+
+def test_segment_with_jieba():
+    assert data.segment("我爱北京天安门") == ["我", "爱", "北京", "天安门"]
+    assert data.segment(["今天 天气", ""]) == [["今天", "天气"], []]
+
+
+def test_chinese_corpus_is_cached_and_rebuilt_when_an_input_changes(mirror, cache, offline,
+                                                                    monkeypatch):
+    gold = data.load_chinese_corpus(["pku"])
+    assert gold == data.load_icwb2("pku", "gold")
+    first = data.load_chinese_corpus(["chnsenticorp"])
+    assert len(first) == 9600 and all(first)
+    files = list((cache / "corpus").glob("zh-chnsenticorp-*.txt"))
+    assert len(files) == 1
+    calls = []
+    monkeypatch.setattr(data, "segment", lambda texts, hmm=True: calls.append(1) or [["x"]])
+    assert data.load_chinese_corpus(["chnsenticorp"]) == first and not calls  # read back
+    # a different input (here: a different jieba version) names a different cache file
+    import jieba
+
+    monkeypatch.setattr(jieba, "__version__", "0.0-test", raising=False)
+    assert data.load_chinese_corpus(["chnsenticorp"]) == [["x"]] and calls
+
+
+def test_corrupt_text_file_is_rejected(mirror, tmp_path, cache, offline, monkeypatch):
+    fake = tmp_path / "mirror" / "sentence_pair" / "stsb_zh"
+    fake.mkdir(parents=True)
+    src = mirror / "sentence_pair" / "stsb_zh" / "STS-B.test.data"
+    (fake / src.name).write_bytes(src.read_bytes()[:-10])
+    monkeypatch.setenv("KEXUE_DATA_MIRROR", str(tmp_path / "mirror"))
+    with pytest.raises(data.DataIntegrityError, match="STS-B.test.data"):
+        data.load_stsb_zh("test")
