@@ -744,15 +744,11 @@ _TEXT_FILES = [
              _pinned(*_FEWCLUE, "datasets/iflytek/test_public.json"),
              "f3cca532ec3d63b4afd2d8ce73f2f6e3eaa224cf8fa2fb9a6ebe2e602742dc19"),
     # CLUE TNEWS 1.1 (news titles, 15 classes, keyword lists): members of CLUE's archive.
-    DataFile("clue/tnews/train.json", TNEWS_URL,
-             "e2c6c008569d23b50778a45abe4c2d9cef140177982203ed7dbad9ddcd748b25",
-             note="member train.json of the archive; extract it to the cache"),
-    DataFile("clue/tnews/dev.json", TNEWS_URL,
-             "0dd33323dfdf224a690f684746b00048a46b70f3b244d411293c8470572644ef",
-             note="member dev.json of the archive; extract it to the cache"),
-    DataFile("clue/tnews/labels.json", TNEWS_URL,
-             "934374ed5986bb49d6f09dbbc46acfb1ab9fbcc4cb0fec3392b496b3402ad294",
-             note="member labels.json of the archive; extract it to the cache"),
+    *[DataFile(f"clue/tnews/{m}", TNEWS_URL, sha,
+               note=f"member {m} of the archive; extract it to the cache")
+      for m, sha in (("train.json", "e2c6c008569d23b50778a45abe4c2d9cef140177982203ed7dbad9ddcd748b25"),
+                     ("dev.json", "0dd33323dfdf224a690f684746b00048a46b70f3b244d411293c8470572644ef"),
+                     ("labels.json", "934374ed5986bb49d6f09dbbc46acfb1ab9fbcc4cb0fec3392b496b3402ad294"))],
     # ChnSentiCorp in Baidu ERNIE's split (train 9,600 / dev 1,200 / test 1,200).
     *[DataFile(f"sentiment/chnsenticorp_ernie/{s}.tsv",
                _pinned(*_UER, f"datasets/chnsenticorp/{s}.tsv"), sha)
