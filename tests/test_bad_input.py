@@ -1362,3 +1362,403 @@ bad("kexue.data.load_chinese_corpus", "sources", ValueError,
     lambda: data.load_chinese_corpus(["pku", "wiki"]), "one of")
 bad("kexue.data.load_chinese_corpus", "sources", TypeError, lambda: data.load_chinese_corpus([]),
     label="empty")
+
+# ------------------------------------------------- kexue.transport: EMD, WMD, WRD, retrieval
+
+from kexue import transport  # noqa: E402
+
+_TP, _TQ, _TC = array([0.5, 0.5]), array([1.0]), zeros((2, 1))
+_TX, _TY = eye(3)[:2], eye(3)[1:]
+bad("kexue.transport.emd", "p", ValueError, lambda: transport.emd(array([0.5, 0.6]), _TQ, _TC),
+    "sum to 1", label="mass")
+bad("kexue.transport.emd", "q", ValueError, lambda: transport.emd(_TP, array([-1.0, 2.0]),
+                                                                   zeros((2, 2))),
+    "non-negative", label="negative")
+bad("kexue.transport.emd", "cost", ValueError, lambda: transport.emd(_TP, _TQ, zeros((1, 2))),
+    "shape", label="shape")
+bad("kexue.transport.emd", "cost", ValueError, lambda: transport.emd(_TP, _TQ, full((2, 1), nan)),
+    "finite", label="nan")
+bad("kexue.transport.emd", "solver", ValueError, lambda: transport.emd(_TP, _TQ, _TC, "simplex"),
+    "one of")
+bad("kexue.transport.emd", "return_plan", TypeError,
+    lambda: transport.emd(_TP, _TQ, _TC, return_plan="yes"))
+bad("kexue.transport.transport_lp", "p", TypeError, lambda: transport.transport_lp("p", _TQ, _TC))
+bad("kexue.transport.transport_lp", "drop_redundant", TypeError,
+    lambda: transport.transport_lp(_TP, _TQ, _TC, drop_redundant=1))
+bad("kexue.transport.cost_matrix", "metric", ValueError,
+    lambda: transport.cost_matrix(_TX, _TY, "manhattan"), "one of")
+bad("kexue.transport.cost_matrix", "y", ValueError,
+    lambda: transport.cost_matrix(_TX, zeros((2, 4))), "dim=3", label="dim")
+bad("kexue.transport.cost_matrix", "x", ValueError,
+    lambda: transport.cost_matrix(zeros((2, 3)), _TY, "cosine"), "zero vector", label="zero")
+bad("kexue.transport.wmd", "x", ValueError, lambda: transport.wmd(zeros((0, 3)), _TY),
+    "at least one word", label="empty")
+bad("kexue.transport.wmd", "solver", ValueError, lambda: transport.wmd(_TX, _TY, solver="lp"),
+    "one of")
+bad("kexue.transport.wcd", "y", ValueError, lambda: transport.wcd(_TX, zeros(3)), "shape",
+    label="rank")
+bad("kexue.transport.wrd", "y", ValueError, lambda: transport.wrd(_TX, zeros((1, 3))),
+    "zero vector", label="zero")
+bad("kexue.transport.wrd_similarity", "x", ValueError,
+    lambda: transport.wrd_similarity(full((1, 3), nan), _TY), "finite", label="nan")
+bad("kexue.transport.wrd_lower_bound", "x", ValueError,
+    lambda: transport.wrd_lower_bound(zeros((1, 3)), _TY), "zero vector", label="zero")
+bad("kexue.transport.sentence_centroids", "sentences", TypeError,
+    lambda: transport.sentence_centroids([]), label="empty")
+bad("kexue.transport.sentence_centroids", "sentences[1]", ValueError,
+    lambda: transport.sentence_centroids([_TX, zeros((2, 4))]), "dim=3", label="dim")
+bad("kexue.transport.sentence_centroids", "weighting", ValueError,
+    lambda: transport.sentence_centroids([_TX], "idf"), "one of")
+bad("kexue.transport.nearest_neighbours", "distance", TypeError,
+    lambda: transport.nearest_neighbours(None, zeros(3), 1), "callable")
+bad("kexue.transport.nearest_neighbours", "bounds", ValueError,
+    lambda: transport.nearest_neighbours(len, zeros((2, 2)), 1), "1-D", label="rank")
+bad("kexue.transport.nearest_neighbours", "k", ValueError,
+    lambda: transport.nearest_neighbours(len, zeros(3), 4), r"\[1, 3\]")
+bad("kexue.transport.nearest_neighbours", "prune", TypeError,
+    lambda: transport.nearest_neighbours(len, zeros(3), 1, prune="no"))
+bad("kexue.transport.Neighbours", "indices", TypeError,
+    lambda: transport.Neighbours([0], zeros(1), 1, 1), "array")
+
+
+# ------------------------------------------------- multi-label loss, scores and data sets
+from kexue import metrics  # noqa: E402
+
+_Y3, _S3 = array([[1, 0, 0], [0, 1, 0]], F), zeros((2, 3), F)
+bad(L + "multilabel_categorical_crossentropy", "y_true", ValueError,
+    lambda: losses.multilabel_categorical_crossentropy(array([[2, 0, 0], [0, 1, 0]], F), _S3),
+    r"0 or 1 or -1", label="values")
+bad(L + "multilabel_categorical_crossentropy", "y_true", ValueError,
+    lambda: losses.multilabel_categorical_crossentropy(_Y3, zeros((2, 4), F)), r"shape",
+    label="shape")
+bad(L + "multilabel_categorical_crossentropy", "logits", TypeError,
+    lambda: losses.multilabel_categorical_crossentropy(_Y3, zeros((2, 3), "int32")), "float",
+    label="dtype")
+bad(L + "multilabel_categorical_crossentropy", "threshold", ValueError,
+    lambda: losses.multilabel_categorical_crossentropy(_Y3, _S3, threshold=nan))
+bad(L + "MultilabelCategoricalCrossentropy", "threshold", TypeError,
+    lambda: losses.MultilabelCategoricalCrossentropy(threshold="0"))
+bad(L + "pairwise_multilabel_loss", "gamma", ValueError,
+    lambda: losses.pairwise_multilabel_loss(_Y3, _S3, gamma=0.0), "positive")
+bad(L + "pairwise_multilabel_loss", "y_true", ValueError,
+    lambda: losses.pairwise_multilabel_loss(-_Y3, _S3), r"0 or 1", label="ignored")
+bad(L + "log_elementary_symmetric", "k", ValueError,
+    lambda: losses.log_elementary_symmetric(_S3, 4), r"\[0, 3\]")
+bad(L + "log_elementary_symmetric", "scores", TypeError,
+    lambda: losses.log_elementary_symmetric(zeros((2, 3), "int32"), 1), "float", label="dtype")
+bad(L + "newton_elementary_symmetric", "k", TypeError,
+    lambda: losses.newton_elementary_symmetric(_S3, 1.5))
+bad(L + "combinatorial_softmax_loss", "max_labels", ValueError,
+    lambda: losses.combinatorial_softmax_loss(_Y3, zeros((2, 4), F), 4), "at most")
+bad(L + "combinatorial_softmax_loss", "y_true", ValueError,
+    lambda: losses.combinatorial_softmax_loss(_Y3, _S3, 1), r"shape", label="no-threshold-column")
+bad(L + "combinatorial_softmax_loss", "y_true", ValueError,
+    lambda: losses.combinatorial_softmax_loss(array([[1, 1, 0]], F), zeros((1, 4), F), 1),
+    "positives", label="too-many")
+bad(L + "binary_crossentropy_with_pos_weight", "pos_weight", ValueError,
+    lambda: losses.binary_crossentropy_with_pos_weight(_Y3, _S3, pos_weight=-1.0), "positive")
+bad("kexue.metrics.multilabel_scores", "y_pred", ValueError,
+    lambda: metrics.multilabel_scores(eye(3), zeros((3, 4))), "shape")
+bad("kexue.metrics.multilabel_scores", "y_true", ValueError,
+    lambda: metrics.multilabel_scores(2 * eye(3), eye(3)), "0/1", label="values")
+bad("kexue.metrics.best_threshold", "scores", ValueError,
+    lambda: metrics.best_threshold(eye(3), full((3, 3), nan)), "finite")
+bad("kexue.metrics.best_threshold", "scores", TypeError,
+    lambda: metrics.best_threshold(eye(3), None), label="none")
+bad("kexue.data.teacher_multilabel", "mean_labels", ValueError,
+    lambda: data.teacher_multilabel(10, 5, 1.0, mean_labels=5))
+bad("kexue.data.teacher_multilabel", "signal", ValueError,
+    lambda: data.teacher_multilabel(10, 5, 0.0))
+bad("kexue.data.digit_canvas", "labels", ValueError,
+    lambda: data.digit_canvas(zeros((3, 4, 4)), array([0, 1, 10]), 5), r"\[0, 10\)")
+bad("kexue.data.digit_canvas", "labels", ValueError,
+    lambda: data.digit_canvas(zeros((3, 4, 4)), array([0, 1]), 5), "shape", label="length")
+bad("kexue.data.digit_canvas", "p", ValueError,
+    lambda: data.digit_canvas(zeros((3, 4, 4)), array([0, 1, 2]), 5, p=1.5))
+
+# ---------------------------------------------------------------- kexue.attribution (RNN saliency)
+from kexue import attribution  # noqa: E402
+
+AT = "kexue.attribution."
+
+
+def _att_model():
+    runtime.seed(0)
+    return text.rnn_classifier(10, embed_dim=3, units=2)
+
+
+def _two_inputs():
+    a, b = keras.Input((None,), dtype="int32"), keras.Input((None,), dtype="int32")
+    e = keras.layers.Embedding(10, 3)
+    return keras.Model([a, b], keras.layers.Add()([e(a), e(b)]))
+
+
+IDS = array([[0, 3, 4], [5, 6, 7]])
+bad(AT + "distance_saliency", "states", ValueError,
+    lambda: attribution.distance_saliency(zeros((2, 3, 4, 5), F)), "shape", label="rank")
+bad(AT + "distance_saliency", "states", TypeError,
+    lambda: attribution.distance_saliency(zeros((3, 2), "int32")), "float", label="int")
+bad(AT + "distance_saliency", "states", ValueError,
+    lambda: attribution.distance_saliency(full((3, 2), nan)), "finite", label="nan")
+bad(AT + "distance_saliency", "normalize", TypeError,
+    lambda: attribution.distance_saliency(zeros((3, 2), F), normalize="yes"))
+bad(AT + "state_sequence", "model", TypeError, lambda: attribution.state_sequence("lstm", IDS),
+    "keras.Model")
+bad(AT + "state_sequence", "model", ValueError,
+    lambda: attribution.state_sequence(_two_inputs(), IDS), "one input", label="two-inputs")
+bad(AT + "state_sequence", "ids", ValueError,
+    lambda: attribution.state_sequence(_att_model(), array([[0, 3, 12]])), r"\[0, 10\)",
+    label="range")
+bad(AT + "state_sequence", "ids", TypeError,
+    lambda: attribution.state_sequence(_att_model(), zeros((2, 3), F)), "integer", label="float")
+bad(AT + "state_sequence", "layer", ValueError,
+    lambda: attribution.state_sequence(_att_model(), IDS, layer="logit"), "recurrent")
+bad(AT + "gradient_x_input", "output", ValueError,
+    lambda: attribution.gradient_x_input(_att_model(), IDS, output="nope"), "name a layer")
+bad(AT + "gradient_x_input", "index", ValueError,
+    lambda: attribution.gradient_x_input(_att_model(), IDS, output="logit", index=1), r"\[0, 1\)")
+bad(AT + "gradient_x_input", "ids", ValueError,
+    lambda: attribution.gradient_x_input(_att_model(), zeros((2, 0), "int32")), "shape",
+    label="empty")
+bad(AT + "occlusion", "pad_id", ValueError,
+    lambda: attribution.occlusion(_att_model(), IDS, pad_id=-1), ">= 0")
+bad(AT + "occlusion", "batch_size", ValueError,
+    lambda: attribution.occlusion(_att_model(), IDS, batch_size=0), ">= 1")
+bad(AT + "rank_agreement", "b", ValueError,
+    lambda: attribution.rank_agreement([1.0, 2, 3], [1.0, 2]), "shape")
+bad(AT + "rank_agreement", "a", ValueError,
+    lambda: attribution.rank_agreement([1.0], [1.0]), "n >= 2", label="short")
+bad(AT + "rank_agreement", "method", ValueError,
+    lambda: attribution.rank_agreement([1.0, 2], [2.0, 1], method="pearson"), "one of")
+bad(AT + "rank_agreement", "k", ValueError,
+    lambda: attribution.rank_agreement([1.0, 2], [2.0, 1], method="top_k", k=3), r"\[1, 2\]")
+bad(AT + "rank_agreement", "k", ValueError,
+    lambda: attribution.rank_agreement([1.0, 2], [2.0, 1], method="top_k"), "given",
+    label="missing")
+bad(AT + "randomized_copy", "layers", ValueError,
+    lambda: attribution.randomized_copy(_att_model(), ["nope"]), "name layers")
+bad(AT + "randomized_copy", "layers", TypeError,
+    lambda: attribution.randomized_copy(_att_model(), "rnn"), "list", label="str")
+bad(AT + "randomized_copy", "seed", ValueError,
+    lambda: attribution.randomized_copy(_att_model(), seed=-1), ">= 0")
+bad(AT + "rank_tokens", "scores", ValueError,
+    lambda: attribution.rank_tokens(["a", "b"], [1.0]), "shape")
+bad(AT + "rank_tokens", "tokens", TypeError, lambda: attribution.rank_tokens("ab", [1.0, 2.0]),
+    "list of strings")
+bad(AT + "saliency_html", "scale", ValueError,
+    lambda: attribution.saliency_html(["a"], [1.0], scale=0), "positive")
+bad(AT + "saliency_html", "sep", TypeError,
+    lambda: attribution.saliency_html(["a"], [1.0], sep=None), "string")
+bad("kexue.text.rnn_classifier", "cell", ValueError,
+    lambda: text.rnn_classifier(10, cell="transformer"), "one of")
+bad("kexue.text.rnn_classifier", "dropout", ValueError,
+    lambda: text.rnn_classifier(10, dropout=1.0), r"\[0, 1\)")
+bad("kexue.text.rnn_classifier", "vocab_size", ValueError, lambda: text.rnn_classifier(1), ">= 2")
+
+
+# ------------------------------------------------- kexue.training: adversarial training (FGM)
+
+def _adv_model():
+    inp = keras.Input((4,), dtype="int32")
+    h = keras.layers.Embedding(6, 2, name="emb")(inp)
+    return keras.Model(inp, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
+
+
+AM, EA, FP = ("kexue.training.AdversarialModel", "kexue.training.embedding_attack",
+              "kexue.training.fgm_perturbation")
+_ADV_X, _ADV_Y = zeros((3, 4), "int32"), zeros((3,), "int32")
+bad(AM, "epsilon", ValueError, lambda: training.AdversarialModel(_adv_model(), "emb", epsilon=0.0),
+    "positive")
+bad(AM, "epsilon", ValueError,
+    lambda: training.AdversarialModel(_adv_model(), "emb", epsilon=-0.5), "positive",
+    label="negative")
+bad(AM, "method", ValueError,
+    lambda: training.AdversarialModel(_adv_model(), "emb", method="pgd"), "one of")
+bad(AM, "mode", ValueError,
+    lambda: training.AdversarialModel(_adv_model(), "emb", mode="input"), "one of")
+bad(AM, "norm", ValueError,
+    lambda: training.AdversarialModel(_adv_model(), "emb", norm="l1"), "one of")
+bad(AM, "embedding", ValueError, lambda: training.AdversarialModel(_adv_model(), "embed"),
+    "Embedding layers", label="name")
+bad(AM, "embedding", TypeError,
+    lambda: training.AdversarialModel(_adv_model(), keras.layers.Dense(2)), label="type")
+bad(AM, "embedding", ValueError,
+    lambda: training.AdversarialModel(_adv_model(), keras.layers.Embedding(3, 2)), "not inside",
+    label="foreign")
+bad(AM, "model", TypeError, lambda: training.AdversarialModel("mlp", "emb"))
+bad(AM, "model", ValueError,
+    lambda: training.AdversarialModel(keras.Sequential([keras.layers.Embedding(3, 2)]), "emb"),
+    "built", label="unbuilt")
+bad(EA, "epsilon", ValueError,
+    lambda: training.embedding_attack(_adv_model(), "emb", _ADV_X, _ADV_Y,
+                                      "sparse_categorical_crossentropy", 0.0), "positive")
+bad(EA, "x", ValueError,
+    lambda: training.embedding_attack(_adv_model(), "emb", _ADV_X, _ADV_Y[:2],
+                                      "sparse_categorical_crossentropy", 0.1), "same",
+    label="length")
+bad(EA, "loss", TypeError,
+    lambda: training.embedding_attack(_adv_model(), "emb", _ADV_X, _ADV_Y, 3, 0.1), "callable")
+bad(EA, "batch_size", ValueError,
+    lambda: training.embedding_attack(_adv_model(), "emb", _ADV_X, _ADV_Y,
+                                      "sparse_categorical_crossentropy", 0.1, batch_size=0))
+bad(EA, "norm", ValueError,
+    lambda: training.embedding_attack(_adv_model(), "emb", _ADV_X, _ADV_Y,
+                                      "sparse_categorical_crossentropy", 0.1, norm="L2"), "one of")
+bad(FP, "epsilon", ValueError, lambda: training.fgm_perturbation(zeros(3, F), 0.0), "positive")
+bad(FP, "epsilon", ValueError, lambda: training.fgm_perturbation(zeros(3, F), -1.0), "positive",
+    label="negative")
+bad(FP, "grad", TypeError, lambda: training.fgm_perturbation(zeros(3, "int32"), 0.1), "float",
+    label="dtype")
+bad(FP, "grad", ValueError, lambda: training.fgm_perturbation(array([1.0, nan]), 0.1), "finite",
+    label="nan")
+bad(FP, "grad", ValueError, lambda: training.fgm_perturbation(array(1.0), 0.1, per_example=True),
+    "axis", label="scalar")
+bad(FP, "norm", ValueError, lambda: training.fgm_perturbation(zeros(3, F), 0.1, norm="linf"),
+    "one of")
+bad(FP, "per_example", TypeError,
+    lambda: training.fgm_perturbation(zeros(3, F), 0.1, per_example="yes"))
+NO_BAD_INPUT["kexue.training.EmbeddingAttack"] = "a plain record that embedding_attack fills"
+
+# ------------------------------------------------------------ kexue.embeddings: simpler GloVe
+
+EMB = "kexue.embeddings."
+_SENTS = [["a", "b", "c"], ["a", "b"]]
+_IDS, _SIDS = array([0, 1, 2, 0, 1]), array([0, 0, 0, 1, 1])
+_VEC = zeros((3, 2), F)
+_PI, _PJ, _PT, _PW = array([0, 1]), array([1, 2]), zeros(2, F), full(2, 1.0, F)
+
+
+def _emb():
+    from kexue import embeddings
+
+    return embeddings
+
+
+def _wv():
+    return _emb().WordVectors(["a", "b", "c"], eye(3, dtype=F), array([3, 2, 1]))
+
+
+bad(EMB + "build_vocab", "sentences", TypeError, lambda: _emb().build_vocab("a b c"))
+bad(EMB + "build_vocab", "min_count", ValueError, lambda: _emb().build_vocab(_SENTS, min_count=0))
+bad(EMB + "encode", "index", TypeError, lambda: _emb().encode(_SENTS, ["a", "b"]))
+bad(EMB + "encode", "sentences[1]", TypeError, lambda: _emb().encode([["a"], "b"], {"a": 0}),
+    label="sentence")
+bad(EMB + "cooccurrence", "ids", ValueError,
+    lambda: _emb().cooccurrence(array([0, 5]), array([0, 0]), 3), "\\[0, 3\\)")
+bad(EMB + "cooccurrence", "window", ValueError, lambda: _emb().cooccurrence(_IDS, _SIDS, 3, 0))
+bad(EMB + "cooccurrence", "sentence_ids", ValueError,
+    lambda: _emb().cooccurrence(_IDS, _SIDS[:3], 3), "shape", label="length")
+bad(EMB + "pmi_targets", "counts", ValueError,
+    lambda: _emb().pmi_targets(eye(3), array([1, 2])), "shape")
+bad(EMB + "pmi_targets", "X", ValueError, lambda: _emb().pmi_targets(zeros((2, 3)), array([1, 1])),
+    "square")
+bad(EMB + "glove_weights", "x_max", ValueError, lambda: _emb().glove_weights([1.0], x_max=0.0))
+bad(EMB + "glove_weights", "truncate", TypeError,
+    lambda: _emb().glove_weights([1.0], truncate="yes"))
+bad(EMB + "glove_loss", "i", ValueError, lambda: _emb().glove_loss(_VEC, array([0, 3]), _PJ, _PT, _PW),
+    "\\[0, 3\\)")
+bad(EMB + "glove_loss", "target", ValueError,
+    lambda: _emb().glove_loss(_VEC, _PI, _PJ, zeros(3, F), _PW), "shape", label="length")
+bad(EMB + "glove_gradient", "vectors", ValueError,
+    lambda: _emb().glove_gradient(zeros(3, F), _PI, _PJ, _PT, _PW), "shape")
+bad(EMB + "glove_gradient", "weight", TypeError,
+    lambda: _emb().glove_gradient(_VEC, _PI, _PJ, _PT, None))
+bad(EMB + "adagrad_update", "accumulator", ValueError,
+    lambda: _emb().adagrad_update(_VEC, zeros((2, 2), F), _VEC), "shape")
+bad(EMB + "adagrad_update", "learning_rate", ValueError,
+    lambda: _emb().adagrad_update(_VEC, _VEC, _VEC, learning_rate=0.0))
+bad(EMB + "fit_glove", "vocab_size", ValueError, lambda: _emb().fit_glove(_PI, _PJ, _PT, _PW, 0))
+bad(EMB + "fit_glove", "j", ValueError, lambda: _emb().fit_glove(_PI, _PJ, _PT, _PW, 2),
+    "\\[0, 2\\)")
+bad(EMB + "fit_glove", "epochs", ValueError,
+    lambda: _emb().fit_glove(_PI, _PJ, _PT, _PW, 3, epochs=0))
+bad(EMB + "fit_glove", "init", ValueError,
+    lambda: _emb().fit_glove(_PI, _PJ, _PT, _PW, 3, dim=2, init=zeros((3, 4))), "shape")
+bad(EMB + "similarity_transform", "context_vectors", ValueError,
+    lambda: _emb().similarity_transform(zeros((2, 3))), "N > dim")
+bad(EMB + "WordVectors", "vectors", ValueError,
+    lambda: _emb().WordVectors(["a", "b"], zeros((3, 2)), array([1, 1])), "shape")
+bad(EMB + "WordVectors", "words", TypeError,
+    lambda: _emb().WordVectors("ab", zeros((2, 2)), array([1, 1])))
+bad(EMB + "WordVectors", "word", ValueError, lambda: _wv().most_related("zz"), "vocabulary",
+    label="unknown word")
+bad(EMB + "WordVectors", "n_context", ValueError, lambda: _wv().most_similar("a", n_context=2))
+bad(EMB + "WordVectors", "words", TypeError, lambda: _wv().lookup("abc"), label="lookup")
+bad(EMB + "WordVectors", "c", ValueError, lambda: _wv().analogy("a", "b", "zz"), "vocabulary",
+    label="analogy")
+bad(EMB + "train_word_vectors", "sentences", TypeError, lambda: _emb().train_word_vectors("abc"))
+bad(EMB + "train_word_vectors", "sentences", ValueError,
+    lambda: _emb().train_word_vectors([["a"]], min_count=1), "at least two", label="too few")
+bad(EMB + "train_word_vectors", "truncate", TypeError,
+    lambda: _emb().train_word_vectors(_SENTS, truncate=1))
+
+
+# ---------------------------------------------- kexue.seq2seq and the generated-text metrics
+
+from kexue import metrics as _metrics  # noqa: E402
+from kexue import seq2seq as _s2s  # noqa: E402
+
+S2 = "kexue.seq2seq."
+_S2_VOCAB = _s2s.make_vocab(["上海证券", "周星驰"], min_count=1)
+_S2_DEC = array([[2, 5, 6], [2, 7, 0]])
+_S2_STATES = (zeros((2, 1)),)
+
+
+def _s2_step(tokens, states):
+    return np.log(full((len(tokens), 5), 0.2)), states
+
+
+bad(S2 + "make_vocab", "texts", TypeError, lambda: _s2s.make_vocab(5))
+bad(S2 + "make_vocab", "min_count", ValueError, lambda: _s2s.make_vocab(["ab"], min_count=0))
+bad(S2 + "encode_pairs", "vocab", TypeError, lambda: _s2s.encode_pairs("v", ["a"], ["b"]))
+bad(S2 + "encode_pairs", "sources", ValueError,
+    lambda: _s2s.encode_pairs(_S2_VOCAB, ["上海", "周"], ["上"]), "same length")
+bad(S2 + "encode_pairs", "targets", ValueError,
+    lambda: _s2s.encode_pairs(_S2_VOCAB, ["上海"], ["上海证券"], max_target=2), "more than",
+    label="too long")
+bad(S2 + "decode_ids", "ids", ValueError, lambda: _s2s.decode_ids(_S2_VOCAB, zeros((2, 2), int)),
+    "shape")
+bad(S2 + "build_seq2seq", "vocab_size", ValueError, lambda: _s2s.build_seq2seq(3))
+bad(S2 + "build_seq2seq", "dim", ValueError, lambda: _s2s.build_seq2seq(10, dim=10, heads=4),
+    "multiple")
+bad(S2 + "teacher_forcing_loss", "y_true", ValueError,
+    lambda: _s2s.teacher_forcing_loss(zeros((2, 3, 1), "int32"), zeros((2, 3, 5), F)), "shape")
+bad(S2 + "random_replace", "decoder_input", ValueError,
+    lambda: _s2s.random_replace(array([[5, 6, 0]])), "BOS")
+bad(S2 + "random_replace", "p_apply", ValueError, lambda: _s2s.random_replace(_S2_DEC, 1.5))
+bad(S2 + "random_replace", "pool", ValueError, lambda: _s2s.random_replace(_S2_DEC, pool="all"),
+    "one of")
+bad(S2 + "random_replace", "vocab_size", TypeError,
+    lambda: _s2s.random_replace(_S2_DEC, pool="vocab"), label="missing")
+bad(S2 + "random_replace", "rng", TypeError, lambda: _s2s.random_replace(_S2_DEC, rng=0))
+bad(S2 + "model_decoder", "model", TypeError, lambda: _s2s.model_decoder("seq2seq"))
+bad(S2 + "greedy_decode", "step", TypeError, lambda: _s2s.greedy_decode(3, _S2_STATES, 2))
+bad(S2 + "greedy_decode", "states", TypeError, lambda: _s2s.greedy_decode(_s2_step, (), 2))
+bad(S2 + "greedy_decode", "max_len", ValueError,
+    lambda: _s2s.greedy_decode(_s2_step, _S2_STATES, 0))
+bad(S2 + "beam_search", "beam", ValueError,
+    lambda: _s2s.beam_search(_s2_step, _S2_STATES, 0, 2))
+bad(S2 + "beam_search", "states", ValueError,
+    lambda: _s2s.beam_search(_s2_step, (zeros((2, 1)), zeros((3, 1))), 2, 2), "first axis",
+    label="batch")
+bad(S2 + "generate", "model", TypeError, lambda: _s2s.generate("seq2seq", zeros((2, 3), int)))
+bad(S2 + "generate", "beam", ValueError, lambda: _s2s.generate(None, zeros((2, 3), int), beam=0))
+bad(S2 + "sequence_log_prob", "labels", ValueError,
+    lambda: _s2s.sequence_log_prob(_s2s.build_seq2seq(8, dim=4, heads=2), zeros((2, 3), int),
+                                   zeros((2, 3), int), zeros((2, 4), int)), "shape")
+NO_BAD_INPUT[S2 + "toy_beam_example"] = "takes no arguments"
+
+MT = "kexue.metrics."
+bad(MT + "keyword_f1", "hypotheses", TypeError, lambda: _metrics.keyword_f1("ab", [["ab"]]))
+bad(MT + "keyword_f1", "hypotheses", ValueError,
+    lambda: _metrics.keyword_f1([["a"]], [["a"], ["b"]]), "same length", label="length")
+bad(MT + "keyword_f1", "references[0]", TypeError,
+    lambda: _metrics.keyword_f1([["a"]], ["a"]), label="string")
+bad(MT + "lcs_length", "a", TypeError, lambda: _metrics.lcs_length(3, "abc"))
+bad(MT + "rouge_l", "hypothesis", TypeError, lambda: _metrics.rouge_l(None, "abc"))
+bad(MT + "bleu", "max_n", ValueError, lambda: _metrics.bleu("ab", "ab", max_n=0))
+bad(MT + "bleu", "epsilon", ValueError, lambda: _metrics.bleu("ab", "ab", epsilon=0.0))
+bad(MT + "generation_scores", "sep", ValueError,
+    lambda: _metrics.generation_scores(["a"], ["a"], sep=""))
+bad(MT + "generation_scores", "references", ValueError,
+    lambda: _metrics.generation_scores(["a"], []), "same length")

@@ -455,3 +455,41 @@ def test_corrupt_text_file_is_rejected(mirror, tmp_path, cache, offline, monkeyp
     monkeypatch.setenv("KEXUE_DATA_MIRROR", str(tmp_path / "mirror"))
     with pytest.raises(data.DataIntegrityError, match="STS-B.test.data"):
         data.load_stsb_zh("test")
+
+
+# ------------------------------------------------------------ multi-label sets: teacher, canvases
+
+
+def test_teacher_multilabel_has_the_mean_label_count_and_is_reproducible():
+    x, y = data.teacher_multilabel(4000, 50, 3.0, dim=16, mean_labels=3, seed=2)
+    assert x.shape == (4000, 16) and y.shape == (4000, 50) and y.dtype == np.float32
+    assert set(np.unique(y)) <= {0.0, 1.0}
+    assert y.sum(1).mean() == pytest.approx(3.0, abs=0.01)
+    x2, y2 = data.teacher_multilabel(4000, 50, 3.0, dim=16, mean_labels=3, seed=2)
+    assert np.array_equal(x, x2) and np.array_equal(y, y2)
+    # a stronger signal makes the labels more predictable from x (least squares fit)
+    def fit_r2(signal):
+        xs, ys = data.teacher_multilabel(4000, 50, signal, dim=16, seed=3)
+        coef, *_ = np.linalg.lstsq(xs, ys - ys.mean(0), rcond=None)
+        return 1 - ((ys - ys.mean(0) - xs @ coef) ** 2).sum() / ((ys - ys.mean(0)) ** 2).sum()
+    assert fit_r2(10.0) > fit_r2(1.0)
+
+
+def test_digit_canvas_places_the_digits_it_labels():
+    rng = np.random.default_rng(0)
+    images = rng.integers(1, 255, (20, 4, 3)).astype(np.uint8)     # no blank pixel
+    labels = np.arange(20) % 10
+    x, y = data.digit_canvas(images, labels, 500, grid=2, p=0.6, seed=1)
+    assert x.shape == (500, 8, 6) and x.dtype == np.uint8 and y.shape == (500, 10)
+    cells = x.reshape(500, 2, 4, 2, 3).transpose(0, 1, 3, 2, 4).reshape(500, 4, 4, 3)
+    filled = cells.any(axis=(2, 3))
+    assert filled.mean() == pytest.approx(0.6, abs=0.03)
+    for i in range(500):                    # each filled cell is one of the images, labelled
+        found = set()
+        for cell in cells[i][filled[i]]:
+            j = np.flatnonzero((images == cell).all(axis=(1, 2)))
+            assert j.size == 1
+            found.add(int(labels[j[0]]))
+        assert found == set(np.flatnonzero(y[i]).tolist())
+    again = data.digit_canvas(images, labels, 500, grid=2, p=0.6, seed=1)
+    assert np.array_equal(x, again[0]) and np.array_equal(y, again[1])

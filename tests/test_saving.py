@@ -489,3 +489,79 @@ MODELS["output_gated_gru"] = output_gated_gru_model
 
 def test_output_gated_gru_round_trips(saved):
     _assert_round_trip(saved, "output_gated_gru", "kexue>OutputGatedGRUCell")
+
+
+# ------------------------------------------------------- kexue.losses: multi-label cross-entropy
+
+from kexue.losses import (  # noqa: E402
+    MultilabelCategoricalCrossentropy,
+    multilabel_categorical_crossentropy,
+)
+
+
+def _multilabel_mlp(loss):
+    """book/sequence/multilabel-softmax.md: an MLP with raw logits, multi-hot targets (one label
+    marked unknown with -1), Adam."""
+    model = keras.Sequential([keras.Input((10,)), keras.layers.Dense(8, activation="relu"),
+                              keras.layers.Dense(5)])
+    model.compile(optimizer="adam", loss=loss)
+    y = (RNG.random((8, 5)) < 0.4).astype("float32")
+    y[0, 0] = -1.0
+    return model, RNG.normal(size=(8, 10)).astype("float32"), y
+
+
+MODELS["multilabel_cce"] = lambda: _multilabel_mlp(MultilabelCategoricalCrossentropy(0.5))
+MODELS["multilabel_cce_function"] = lambda: _multilabel_mlp(multilabel_categorical_crossentropy)
+
+
+def test_multilabel_loss_round_trips(saved):
+    _assert_round_trip(saved, "multilabel_cce", "kexue>MultilabelCategoricalCrossentropy")
+    _assert_round_trip(saved, "multilabel_cce_function",
+                       "kexue>multilabel_categorical_crossentropy")
+
+
+# ---------------------------------------------------------- kexue.seq2seq: encoder–decoder
+
+from kexue import seq2seq  # noqa: E402
+
+
+def seq2seq_model():
+    """book/sequence/exposure-bias.md: build_seq2seq (two sub-models, a tied output layer,
+    keras.ops on the ids), teacher_forcing_loss, Adam."""
+    src = RNG.integers(4, VOCAB, (4, 5)).astype("int32")
+    src[0, 3:] = 0
+    dec = np.concatenate([np.full((4, 1), seq2seq.BOS), src[:, :3]], axis=1).astype("int32")
+    lab = np.concatenate([src[:, :3], np.full((4, 1), seq2seq.EOS)], axis=1).astype("int32")
+    model = seq2seq.build_seq2seq(VOCAB, dim=8, heads=2)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=seq2seq.teacher_forcing_loss)
+    return model, [src, dec], lab
+
+
+MODELS["seq2seq"] = seq2seq_model
+
+
+def test_seq2seq_model_round_trips(saved):
+    _assert_round_trip(saved, "seq2seq", "kexue>teacher_forcing_loss")
+
+
+def adversarial_model(method):
+    """book/sequence/adversarial-training.md: a text CNN wrapped in AdversarialModel, Adam,
+    binary cross-entropy from logits."""
+    inp = keras.Input((T,), dtype="int32")
+    h = keras.layers.Embedding(VOCAB, 4, name="emb")(inp)
+    h = keras.layers.GlobalMaxPooling1D()(keras.layers.Conv1D(4, 3, activation="relu")(h))
+    model = keras.Model(inp, keras.layers.Dense(1)(h))
+    adv = training.AdversarialModel(model, "emb", method=method, epsilon=0.5)
+    adv.compile(optimizer=keras.optimizers.Adam(1e-3),
+                loss=keras.losses.BinaryCrossentropy(from_logits=True), metrics=["accuracy"])
+    x = RNG.integers(0, VOCAB, (8, T))
+    return adv, x, RNG.integers(0, 2, (8, 1)).astype("float32")
+
+
+MODELS["adversarial_fgm"] = lambda: adversarial_model("fgm")
+MODELS["adversarial_gradient_penalty"] = lambda: adversarial_model("gradient_penalty")
+
+
+@pytest.mark.parametrize("name", ["adversarial_fgm", "adversarial_gradient_penalty"])
+def test_adversarial_model_round_trips(saved, name):
+    _assert_round_trip(saved, name, "kexue>AdversarialModel")

@@ -659,3 +659,232 @@ def test_hessian_probe_leaves_batch_norm_statistics_alone():
     # in inference mode the moving statistics (mean 0, variance 1) are used instead: other H
     frozen = top_hessian_eigenvalue(model, scce, x, y, iters=30, tol=0, training=False)
     assert abs(frozen - first) > 1e-3 * abs(first)
+
+
+# ----------------------------------------------------------- adversarial training in embedding space
+
+from kexue.training import AdversarialModel, embedding_attack, fgm_perturbation  # noqa: E402
+
+ADV_V, ADV_T, ADV_D, ADV_K, ADV_N = 9, 5, 3, 2, 6
+_ADV_RNG = np.random.default_rng(11)
+ADV_X = _ADV_RNG.integers(1, ADV_V - 2, (ADV_N, ADV_T))  # ids V-2 and V-1 never occur
+ADV_Y = _ADV_RNG.integers(0, ADV_K, ADV_N)
+ADV_W = _ADV_RNG.integers(4, 13, ADV_N) / 8  # sample weights, exact in float32 (fit casts them)
+
+
+def _adv_model(seed=3):
+    """Embedding -> Flatten -> Dense, in float64; the embedding is named ``emb``. (No mean over
+    positions: Keras's ``ops.mean`` sums in float32 on JAX.)"""
+    runtime.seed(seed)
+    inp = keras.Input((ADV_T,), dtype="int32")
+    h = keras.layers.Embedding(ADV_V, ADV_D, name="emb", dtype="float64",
+                               embeddings_initializer=keras.initializers.RandomNormal(0, 1))(inp)
+    h = keras.layers.Flatten(dtype="float64")(h)
+    return keras.Model(inp, keras.layers.Dense(ADV_K, dtype="float64")(h))
+
+
+def _adv_loss():
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True, dtype="float64")
+
+
+def _grad(fn, args):
+    """Gradient of the scalar ``fn(args)`` with respect to the list of tensors ``args``."""
+    args = [keras.ops.convert_to_tensor(a, dtype="float64") for a in args]
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return [np.asarray(g) for g in jax.grad(fn)(args)]
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+        value = fn(args)
+    return [np.asarray(tf.convert_to_tensor(g)) for g in tape.gradient(value, args)]
+
+
+def _hand_loss(params, delta_h=None, x=ADV_X, y=ADV_Y, w=ADV_W):
+    """The model's loss written out: sum_i w_i * CE(y_i, flat(E[x_i] + delta_i) W + b) / N."""
+    ops = keras.ops
+    emb, kernel, bias = params
+    h = ops.take(emb, ops.convert_to_tensor(x), axis=0)
+    if delta_h is not None:
+        h = h + delta_h
+    logits = ops.matmul(ops.reshape(h, (len(y), -1)), kernel) + bias
+    ce = ops.logsumexp(logits, axis=1) - ops.take_along_axis(
+        logits, ops.convert_to_tensor(y)[:, None], axis=1)[:, 0]
+    return ops.sum(ops.convert_to_tensor(w) * ce) / len(y)
+
+
+def _params(model):
+    return [np.asarray(v, dtype="float64") for v in model.trainable_variables]
+
+
+def _one_step(method, mode, norm, lr, epsilon=0.3, seed=3, run_eagerly=True):
+    """Weights before and after one full-batch SGD step of the wrapper (eager: one step is
+    cheaper than tracing it)."""
+    model = _adv_model(seed)
+    before = _params(model)
+    adv = AdversarialModel(model, "emb", method=method, epsilon=epsilon, mode=mode, norm=norm)
+    adv.compile(optimizer=keras.optimizers.SGD(lr), loss=_adv_loss(), run_eagerly=run_eagerly)
+    adv.fit(ADV_X, ADV_Y, sample_weight=ADV_W, batch_size=ADV_N, epochs=1, shuffle=False,
+            verbose=0)
+    return before, _params(model)
+
+
+def _penalty_ref(params, epsilon, mode, norm):
+    """L + penalty, the inner gradient by autodiff (first order only)."""
+    if mode == "matrix":
+        g = _grad(lambda a: _hand_loss([a[0], *params[1:]]), [params[0]])[0]
+        per = [np.sqrt(np.sum(g ** 2))]
+    else:
+        g = _grad(lambda a: _hand_loss(params, a[0]), [np.zeros((ADV_N, ADV_T, ADV_D))])[0]
+        per = np.sqrt(np.sum(g ** 2, axis=(1, 2)))
+    pen = 0.5 * epsilon * np.sum(g ** 2) if norm == "none" else epsilon * np.sum(per)
+    return float(keras.ops.convert_to_numpy(_hand_loss(params))) + pen
+
+
+def test_fgm_perturbation_has_norm_epsilon_and_the_gradient_direction():
+    rng = np.random.default_rng(0)
+    g = rng.normal(size=(7, 4, 3))
+    g[2] = 0.0
+    d = np.asarray(fgm_perturbation(g, 0.5))
+    assert np.linalg.norm(d) == pytest.approx(0.5, rel=1e-6)
+    assert np.sum(d * g) / (np.linalg.norm(d) * np.linalg.norm(g)) == pytest.approx(1, rel=1e-6)
+    per = np.asarray(fgm_perturbation(g, 0.5, per_example=True))
+    norms = np.linalg.norm(per.reshape(7, -1), axis=1)
+    np.testing.assert_allclose(np.delete(norms, 2), 0.5, rtol=1e-6)
+    assert norms[2] == 0.0  # a zero gradient gives a zero step, not NaN
+    np.testing.assert_allclose(per[0], 0.5 * g[0] / np.linalg.norm(g[0]), rtol=1e-6)
+    np.testing.assert_array_equal(np.asarray(fgm_perturbation(g, 0.5, "sign")), 0.5 * np.sign(g))
+    np.testing.assert_allclose(np.asarray(fgm_perturbation(g, 0.5, "none")), 0.5 * g)
+    assert not np.any(np.asarray(fgm_perturbation(np.zeros(3), 1.0)))
+
+
+@pytest.mark.parametrize("mode", ["matrix", "output"])
+def test_one_fgm_step_is_the_hand_written_two_pass_step(mode):
+    lr, eps = 0.125, 0.3  # a power of two: SGD keeps its learning rate in float32
+    before, after = _one_step("fgm", mode, "l2", lr, eps)
+    if mode == "matrix":  # one step on the whole table, norm over the table
+        g = _grad(lambda a: _hand_loss([a[0], *before[1:]]), [before[0]])[0]
+        delta = eps * g / np.linalg.norm(g)
+        assert not np.any(delta[ADV_V - 2:])  # rows of tokens absent from the batch stay put
+        grads = _grad(lambda p: _hand_loss([p[0] + delta, p[1], p[2]]), before)
+    else:  # one step per example on the embedding output
+        g = _grad(lambda a: _hand_loss(before, a[0]), [np.zeros((ADV_N, ADV_T, ADV_D))])[0]
+        delta = eps * g / np.linalg.norm(g.reshape(ADV_N, -1), axis=1)[:, None, None]
+        grads = _grad(lambda p: _hand_loss(p, delta), before)
+    for b, a, gr in zip(before, after, grads):
+        np.testing.assert_allclose(a, b - lr * gr, rtol=1e-9, atol=1e-12)
+
+
+def test_fgm_removes_its_perturbation_exactly():
+    before, after = _one_step("fgm", "matrix", "l2", 0.0, epsilon=0.5)
+    for b, a in zip(before, after):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode,norm", [("output", "none"), ("matrix", "none"),
+                                       ("output", "l2"), ("matrix", "l2")])
+def test_gradient_penalty_step_is_the_finite_difference_gradient(mode, norm):
+    """The step's gradient of L + penalty (a double backward pass) against central differences
+    of the penalised loss along three random directions of all the weights (float64)."""
+    eps = 0.7
+    before, after = _one_step("gradient_penalty", mode, norm, 1.0, eps)
+    step = [b - a for b, a in zip(before, after)]  # SGD(1): the gradient of L + penalty
+    rng, h = np.random.default_rng(2), 1e-5
+    for _ in range(3):
+        v = [rng.normal(size=p.shape) for p in before]
+        plus = _penalty_ref([p + h * u for p, u in zip(before, v)], eps, mode, norm)
+        minus = _penalty_ref([p - h * u for p, u in zip(before, v)], eps, mode, norm)
+        directional = sum(np.sum(g * u) for g, u in zip(step, v))
+        assert directional == pytest.approx((plus - minus) / (2 * h), rel=1e-6, abs=1e-9)
+
+
+def test_the_penalty_is_the_embedding_gradient_of_finite_differences():
+    model = _adv_model()
+    params = _params(model)
+    g = _grad(lambda a: _hand_loss(params, a[0]), [np.zeros((ADV_N, ADV_T, ADV_D))])[0]
+    rng, h = np.random.default_rng(4), 1e-6
+    for _ in range(3):
+        v = rng.normal(size=g.shape)
+        fd = float(keras.ops.convert_to_numpy(
+            _hand_loss(params, h * v) - _hand_loss(params, -h * v))) / (2 * h)
+        assert np.sum(g * v) == pytest.approx(fd, rel=1e-7, abs=1e-10)
+    # the table's gradient adds up the output's rows of each token (what the article's penalty
+    # squares are those rows, before they are added: the output gradient)
+    dense = _grad(lambda a: _hand_loss([a[0], *params[1:]]), [params[0]])[0]
+    rows = np.zeros_like(dense)
+    np.add.at(rows, ADV_X, g)
+    np.testing.assert_allclose(dense, rows, rtol=1e-12, atol=1e-15)
+    assert abs(np.sum(dense ** 2) - np.sum(g ** 2)) > 1e-6 * np.sum(g ** 2)
+
+
+def test_embedding_attack_is_the_per_example_fgm_step():
+    model = _adv_model()
+    params = _params(model)
+    eps = 0.4
+    res = embedding_attack(model, "emb", ADV_X, ADV_Y, _adv_loss(), eps, batch_size=3)
+    g = _grad(lambda a: _hand_loss(params, a[0], w=np.ones(ADV_N)) * ADV_N,
+              [np.zeros((ADV_N, ADV_T, ADV_D))])[0]
+    norms = np.linalg.norm(g.reshape(ADV_N, -1), axis=1)
+    np.testing.assert_allclose(res.grad_norm, norms, rtol=1e-9)
+    h = params[0][ADV_X] + eps * g / norms[:, None, None]
+    logits = h.reshape(ADV_N, -1) @ params[1] + params[2]
+    np.testing.assert_allclose(res.attacked, logits, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.clean, np.asarray(model(ADV_X)), rtol=1e-12)
+    ce = lambda z: np.log(np.exp(z).sum(1)) - z[np.arange(ADV_N), ADV_Y]  # noqa: E731
+    assert np.all(ce(res.attacked) > ce(res.clean))  # the attack raises every example's loss
+
+
+def test_adversarial_model_trains_a_shared_embedding_with_two_inputs():
+    """One Embedding called on two inputs (as in a seq2seq model): both calls are perturbed."""
+    runtime.seed(0)
+    a, b = keras.Input((4,), dtype="int32"), keras.Input((3,), dtype="int32")
+    emb = keras.layers.Embedding(10, 4, name="shared")
+    pooled = [keras.layers.GlobalAveragePooling1D()(emb(t)) for t in (a, b)]
+    model = keras.Model([a, b], keras.layers.Dense(2)(keras.layers.Concatenate()(pooled)))
+    rng = np.random.default_rng(1)
+    xa, xb, y = rng.integers(0, 10, (16, 4)), rng.integers(0, 10, (16, 3)), rng.integers(0, 2, 16)
+    for method, mode in (("fgm", "output"), ("gradient_penalty", None)):
+        adv = AdversarialModel(model, emb, method=method, epsilon=0.1, mode=mode)
+        adv.compile(optimizer="adam", run_eagerly=keras.backend.backend() == "tensorflow",
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        hist = adv.fit([xa, xb], y, batch_size=8, epochs=1, verbose=0)
+        assert np.isfinite(hist.history["loss"][0])
+    res = embedding_attack(model, emb, [xa, xb], y,
+                           keras.losses.SparseCategoricalCrossentropy(from_logits=True), 0.1)
+    assert res.attacked.shape == (16, 2) and res.grad_norm.shape == (16,)
+
+
+def test_adversarial_model_errors():
+    model = _adv_model()
+    with pytest.raises(ValueError, match="epsilon"):
+        AdversarialModel(model, "emb", epsilon=0.0)
+    with pytest.raises(ValueError, match="epsilon"):
+        AdversarialModel(model, "emb", epsilon=-1.0)
+    with pytest.raises(ValueError, match="method"):
+        AdversarialModel(model, "emb", method="pgd")
+    with pytest.raises(ValueError, match="embedding"):
+        AdversarialModel(model, "no_such_layer")
+    with pytest.raises(TypeError, match="embedding"):
+        AdversarialModel(model, model.layers[-1])
+    with pytest.raises(ValueError, match="not inside"):
+        AdversarialModel(model, keras.layers.Embedding(3, 2))
+    with pytest.raises(ValueError, match="shape"):
+        embedding_attack(model, "emb", ADV_X, ADV_Y[:3], _adv_loss(), 0.1)
+
+
+def test_adversarial_model_keras_round_trip(tmp_path):
+    model = _adv_model()
+    adv = AdversarialModel(model, "emb", method="gradient_penalty", epsilon=0.25, norm="l2")
+    adv.compile(optimizer=keras.optimizers.SGD(0.125), loss=_adv_loss(), run_eagerly=True)
+    adv.fit(ADV_X, ADV_Y, batch_size=ADV_N, epochs=1, verbose=0)
+    adv.save(tmp_path / "adv.keras")
+    loaded = keras.saving.load_model(tmp_path / "adv.keras")
+    assert isinstance(loaded, AdversarialModel)
+    assert (loaded.method, loaded.epsilon, loaded.mode, loaded.norm) == (
+        "gradient_penalty", 0.25, "output", "l2")
+    assert loaded.embedding.name == "emb" and loaded.embedding is loaded.model.get_layer("emb")
+    np.testing.assert_allclose(np.asarray(loaded.predict(ADV_X, verbose=0)),
+                               np.asarray(model(ADV_X)), rtol=1e-12)
+    assert int(loaded.optimizer.iterations) == 1

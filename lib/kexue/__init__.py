@@ -6,13 +6,24 @@ are organised by domain, the way Keras itself is:
 - :mod:`kexue.runtime`: the scale knob, seeds, versions;
 - :mod:`kexue.data`: the dataset registry and loaders;
 - :mod:`kexue.stats`: distributions (angles between random vectors);
-- :mod:`kexue.training`: training mechanics (gradient accumulation, recomputation);
+- :mod:`kexue.training`: training mechanics (gradient accumulation, recomputation,
+  adversarial training in embedding space);
 - :mod:`kexue.activations`: x·min(1, eˣ) as a Keras activation, derivatives, saturation;
 - :mod:`kexue.optimizers`: AdaFactor and the rank-1 I-divergence factorisation;
 - :mod:`kexue.layers`: masked pooling/softmax/BiRNN, nested and tied layers, class centres,
   sub-models and rebuilt graphs, and the sequence-tagging heads (softmax, CRF, MEMM, Bi-MEMM);
 - :mod:`kexue.text`: word segmentation as s/b/m/e tagging and its word-level scorer;
-- :mod:`kexue.losses`: the smoothed cross-entropy and the identity loss;
+- :mod:`kexue.embeddings`: word vectors fitted to PMI (the simpler GloVe): co-occurrence counts,
+  training, and queries (norms, related/similar words, analogies, keywords, sentence vectors);
+- :mod:`kexue.losses`: the smoothed cross-entropy, the identity loss, and the multi-label
+  softmax cross-entropy (with its pairwise and combinatorial forms);
+- :mod:`kexue.metrics`: scores of predictions (multi-label F1, keyword F1, ROUGE-L, BLEU);
+- :mod:`kexue.seq2seq`: a small encoder–decoder, teacher forcing, random replacement, greedy
+  and beam decoding;
+- :mod:`kexue.transport`: earth mover's distance as a linear program, WMD/WCD, WRD and its
+  lower bound, nearest neighbours pruned by lower bounds;
+- :mod:`kexue.attribution`: which inputs a recurrent classifier's decision rests on (the
+  distance-to-final-state score, gradient × input, occlusion, rank agreement, randomised copies);
 - :mod:`kexue.capsules`: squash, dynamic routing, the capsule layer, the margin loss, soft K-Means;
 - :mod:`kexue.mechanics`: ropes in a rotating frame (the skipping rope) and the RopeChain model;
 - :mod:`kexue.geometry`: ellipses by arc length, two sheets glued, and the IsometricRim model.
@@ -40,7 +51,8 @@ SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
 """The public submodules, each imported on first access as ``kexue.<name>``."""
 
 SERIALIZABLE_MODULES = ("kexue.activations", "kexue.capsules", "kexue.geometry", "kexue.layers",
-                        "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training")
+                        "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training",
+                        "kexue.seq2seq")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 

@@ -1075,3 +1075,83 @@ def _cached_source(source: str, progress: bool) -> list[list[str]]:
         fh.write("\n".join(" ".join(w) for w in sentences) + "\n")
     tmp.replace(cached)
     return sentences
+
+
+# ---------------------------------------------------------------- synthetic and MNIST multi-label sets
+
+from kexue._checks import as_array, check_shape  # noqa: E402
+
+
+def teacher_multilabel(num: int, n_labels: int, signal: float, dim: int = 64,
+                       mean_labels: float = 3.0, seed: int = 0):
+    """A multi-label task with a known teacher: x ~ N(0, I), labels where a noisy score is high.
+
+    The teacher's weights are ``W ~ N(0, signal^2 / dim)`` (``n_labels x dim``), so each clean
+    score ``W x`` has standard deviation about ``signal``; logistic noise (scale 1, standard
+    deviation pi/sqrt(3)) is added, and a label is positive where the noisy score exceeds one
+    threshold ``tau``, set at the ``1 - mean_labels / n_labels`` quantile of all scores of the
+    sample, so that rows carry ``mean_labels`` positives on average (some rows none). ``signal``
+    sets the signal-to-noise ratio, ``n_labels / mean_labels`` the imbalance.
+
+    Returns ``(x, y)``: float32 ``(num, dim)`` and multi-hot float32 ``(num, n_labels)``. The
+    same arguments give the same data.
+
+    Used in: book/sequence/multilabel-softmax.md
+    """
+    num = check_int(num, "num", 1)
+    n_labels = check_int(n_labels, "n_labels", 2)
+    signal = check_real(signal, "signal", 0.0, low_open=True)
+    dim = check_int(dim, "dim", 1)
+    mean_labels = check_real(mean_labels, "mean_labels", 0.0, n_labels, low_open=True,
+                             high_open=True)
+    seed = check_int(seed, "seed", 0)
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0.0, signal / np.sqrt(dim), size=(dim, n_labels))
+    x = rng.normal(size=(num, dim))
+    scores = x @ w + rng.logistic(size=(num, n_labels))
+    tau = np.quantile(scores, 1.0 - mean_labels / n_labels)
+    return x.astype(np.float32), (scores > tau).astype(np.float32)
+
+
+def digit_canvas(images, labels, num: int, grid: int = 2, p: float = 0.6, classes: int = 10,
+                 seed: int = 0):
+    """Canvases of ``grid x grid`` cells, each holding a random digit image with probability p.
+
+    ``images``: ``(N, h, w)`` (MNIST: ``uint8 (N, 28, 28)``), ``labels``: ``(N,)`` integers in
+    ``[0, classes)``. Every cell of every canvas independently holds one image drawn at random
+    from ``images`` (with probability ``p``) or stays blank; the label of a canvas is the
+    multi-hot set of the digits on it, so a digit drawn twice counts once and a blank canvas
+    has no label. With MNIST, ``grid=2`` gives 56 x 56 canvases with 0 to 4 digits (2.4 on
+    average at ``p=0.6``).
+
+    Returns ``(x, y)``: ``x`` of the dtype of ``images`` and shape ``(num, grid*h, grid*w)``,
+    ``y`` multi-hot float32 ``(num, classes)``. The same arguments give the same canvases.
+
+    Used in: book/sequence/multilabel-softmax.md
+    """
+    images = as_array(images, "images")
+    check_shape(images, "images", ("N", None, None))
+    labels = as_array(labels, "labels")
+    check_shape(labels, "labels", (images.shape[0],))
+    num = check_int(num, "num", 1)
+    grid = check_int(grid, "grid", 1)
+    p = check_real(p, "p", 0.0, 1.0)
+    classes = check_int(classes, "classes", 1)
+    if labels.size and (labels.dtype.kind not in "iu" or labels.min() < 0
+                        or labels.max() >= classes):
+        raise ValueError(f"labels must be integers in [0, {classes}), got values from "
+                         f"{labels.min()!r} to {labels.max()!r} (dtype {labels.dtype}).")
+    if images.shape[0] == 0:
+        raise ValueError("images must hold at least one image, got shape (0, ...).")
+    rng = np.random.default_rng(check_int(seed, "seed", 0))
+    _, h, w = images.shape
+    x = np.zeros((num, grid * h, grid * w), images.dtype)
+    y = np.zeros((num, classes), np.float32)
+    filled = rng.random((num, grid, grid)) < p
+    picks = rng.integers(0, images.shape[0], size=(num, grid, grid))
+    for r in range(grid):
+        for c in range(grid):
+            rows = np.flatnonzero(filled[:, r, c])
+            x[rows, r * h:(r + 1) * h, c * w:(c + 1) * w] = images[picks[rows, r, c]]
+            y[rows, labels[picks[rows, r, c]]] = 1.0
+    return x, y

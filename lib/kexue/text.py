@@ -525,3 +525,51 @@ def score_paths(gold, paths, train_words=None, match: str = "spans"):
     return {"P": sc.precision, "R": sc.recall, "F1": sc.f1, "OOV recall": sc.oov_recall,
             "illegal bigrams": illegal, "illegal rate": illegal / max(bigrams, 1),
             "bad first/last tags": bad_ends}, pred
+
+
+# ----------------------------------------------------------------- recurrent text classifiers
+
+RNN_CELLS = ("lstm", "gru", "simple")
+"""The recurrent layers :func:`rnn_classifier` can build: LSTM, GRU, SimpleRNN."""
+
+
+def rnn_classifier(vocab_size: int, embed_dim: int = 128, units: int = 64, cell: str = "lstm",
+                   dropout: float = 0.5, mask_zero: bool = True, name: str | None = None):
+    """Binary text classifier: Embedding -> RNN (last state) -> Dropout -> Dense(1) -> sigmoid.
+
+    Layers are named ``embedding``, ``rnn``, ``dropout``, ``logit`` (the pre-sigmoid score)
+    and ``probability``, so that attributions can explain the logit
+    (:mod:`kexue.attribution`). With ``mask_zero`` id 0 is padding and the RNN skips it;
+    pad on the left so that the last step is the last real token.
+
+    Args:
+        vocab_size: number of token ids, padding included.
+        embed_dim, units: widths of the embedding and of the recurrent state.
+        cell: one of :data:`RNN_CELLS`.
+        dropout: rate of the dropout on the last state, in ``[0, 1)``.
+        mask_zero: whether id 0 is masked.
+
+    Returns:
+        An uncompiled ``keras.Model`` from ids ``(batch, T)`` to probabilities ``(batch, 1)``.
+
+    Used in: book/sequence/rnn-saliency.md
+    """
+    import keras
+
+    from kexue._checks import check_real
+
+    vocab_size = check_int(vocab_size, "vocab_size", 2)
+    embed_dim = check_int(embed_dim, "embed_dim")
+    units = check_int(units, "units")
+    cell = check_choice(cell, "cell", RNN_CELLS)
+    dropout = check_real(dropout, "dropout", 0.0, 1.0, high_open=True)
+    mask_zero = check_bool(mask_zero, "mask_zero")
+    layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
+             "simple": keras.layers.SimpleRNN}[cell]
+    inp = keras.Input((None,), dtype="int32", name="ids")
+    x = keras.layers.Embedding(vocab_size, embed_dim, mask_zero=mask_zero, name="embedding")(inp)
+    x = layer(units, name="rnn")(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    x = keras.layers.Dense(1, name="logit")(x)
+    out = keras.layers.Activation("sigmoid", name="probability")(x)
+    return keras.Model(inp, out, name=name)

@@ -1312,3 +1312,539 @@ def top_hessian_eigenvalue(model, loss_fn, x, y, iters=20, tol=1e-4, seed=0, tra
             break
         v = [b / norm for b in hv]
     return (quotient, v) if return_vector else quotient
+
+
+# --- adversarial training in embedding space
+#
+# Text is discrete, so the perturbation of adversarial training goes on the embeddings: either on
+# the table E (V, d) of an Embedding layer, shared by every occurrence of a token in the batch
+# (the "matrix" mode), or on the layer's output (batch, ..., d), one perturbation per example
+# (the "output" mode). FGM takes one normalised gradient-ascent step on the loss; the gradient
+# penalty is its first-order equivalent. Both are a keras.Model wrapper whose train step
+# differentiates through the wrapped model; the output mode reaches the embedding output by
+# patching the layer's ``call`` for the duration of one forward pass.
+
+ADVERSARIAL_METHODS = ("fgm", "gradient_penalty")
+"""The training methods of :class:`AdversarialModel`."""
+
+PERTURBATION_NORMS = ("l2", "sign", "none")
+"""How :func:`fgm_perturbation` scales the gradient: to l2 norm epsilon, epsilon * sign, epsilon * g."""
+
+EMBEDDING_MODES = ("matrix", "output")
+"""Where the perturbation goes: the embedding table (shared) or the layer's output (per example)."""
+
+ADVERSARIAL_BACKENDS = ("tensorflow", "jax")
+"""The Keras backends on which the adversarial tools can differentiate (twice for the penalty)."""
+
+
+def _check_adversarial_backend(what):
+    backend = keras.backend.backend()
+    if backend not in ADVERSARIAL_BACKENDS:
+        raise NotImplementedError(
+            f"{what} needs the TensorFlow or JAX backend (it differentiates through the model "
+            f"with tf.GradientTape or jax.grad); the Keras backend is {backend!r}.")
+
+
+def fgm_perturbation(grad, epsilon, norm="l2", per_example=False):
+    """The Fast Gradient Method step ``delta`` for a gradient ``g`` (same shape as ``g``).
+
+    - ``norm="l2"``: ``delta = epsilon * g / ||g||_2`` (FGM), so ``||delta||_2 = epsilon``;
+    - ``norm="sign"``: ``delta = epsilon * sign(g)`` (FGSM, the l-infinity ball);
+    - ``norm="none"``: ``delta = epsilon * g`` (the unnormalised step of the penalty
+      equivalence).
+
+    With ``per_example=True`` the l2 norm is taken over all axes but the first, so every example
+    ``delta[i]`` has norm ``epsilon``; otherwise over the whole tensor (the article's choice for
+    the embedding table). A zero gradient gives a zero step.
+
+    Args:
+        grad: the gradient, a float array or tensor, e.g. ``(V, d)`` or ``(batch, T, d)``.
+        epsilon: the step size, a positive number.
+        norm: one of :data:`PERTURBATION_NORMS`.
+        per_example: normalise each slice ``grad[i]`` separately (``grad`` needs >= 1 axis).
+
+    Returns:
+        ``delta``, a tensor of ``grad``'s shape and dtype.
+
+    Used in: book/sequence/adversarial-training.md
+    """
+    from kexue._checks import as_float_tensor
+
+    g = as_float_tensor(grad, "grad", min_rank=1 if per_example is True else 0)
+    epsilon = check_positive(epsilon, "epsilon")
+    check_choice(norm, "norm", PERTURBATION_NORMS)
+    per_example = check_bool(per_example, "per_example")
+    check_finite(g, "grad")
+    if norm == "sign":
+        return epsilon * ops.sign(g)
+    if norm == "none":
+        return epsilon * g
+    axes = tuple(range(1, len(g.shape))) if per_example else None
+    n = ops.sqrt(ops.sum(ops.square(g), axis=axes, keepdims=True))
+    safe = ops.where(n > 0, n, ops.ones_like(n))
+    return ops.where(n > 0, epsilon * g / safe, ops.zeros_like(g))
+
+
+def _find_embedding(model, embedding):
+    """The Embedding layer ``embedding`` (a layer or a name) inside the built ``model``."""
+    check_instance(model, "model", keras.Model, "a built keras.Model")
+    if not model.built:
+        raise ValueError(f"model must be a built keras.Model, got the unbuilt model "
+                         f"{model.name!r}; call it on data or build it first.")
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    if isinstance(embedding, str):
+        found = [layer for layer in layers if layer.name == embedding]
+        if not found:
+            names = [layer.name for layer in layers if isinstance(layer, keras.layers.Embedding)]
+            raise ValueError(f"embedding must name an Embedding layer of model {model.name!r}, "
+                             f"got {embedding!r}; its Embedding layers are {names}.")
+        embedding = found[0]
+    check_instance(embedding, "embedding", keras.layers.Embedding,
+                   "a keras.layers.Embedding (or the name of one) inside model")
+    if not any(layer is embedding for layer in layers):
+        raise ValueError(f"embedding must be a layer of model {model.name!r}, got the layer "
+                         f"{embedding.name!r}, which is not inside it.")
+    if not embedding.built:
+        raise ValueError(f"embedding must be built, got the unbuilt layer {embedding.name!r}.")
+    return embedding
+
+
+class _OutputHook:
+    """While active, every call of ``layer`` returns ``fn(k, output)`` for its k-th call."""
+
+    def __init__(self, layer, fn):
+        self.layer, self.fn, self.count = layer, fn, 0
+
+    def __enter__(self):
+        original = type(self.layer).call.__get__(self.layer)
+
+        def call(*args, **kwargs):
+            out = original(*args, **kwargs)
+            k = self.count
+            self.count += 1
+            return self.fn(k, out)
+
+        object.__setattr__(self.layer, "call", call)
+        return self
+
+    def __exit__(self, *exc):
+        self.layer.__dict__.pop("call", None)
+        return False
+
+
+def _record_output_shapes(layer, forward):
+    """Run ``forward()`` and return the shapes of ``layer``'s outputs, one per call."""
+    shapes = []
+
+    def record(k, out):
+        shapes.append(tuple(out.shape))
+        return out
+
+    with _OutputHook(layer, record):
+        result = forward()
+    return shapes, result
+
+
+def _add_deltas(layer, deltas):
+    """A hook that adds ``deltas[k]`` to the k-th output of ``layer``."""
+    def add(k, out):
+        if k >= len(deltas):
+            raise RuntimeError(f"the embedding layer {layer.name!r} was called more often in "
+                               f"this pass ({k + 1}) than in the pass that sized its "
+                               f"perturbations ({len(deltas)}).")
+        return out + ops.cast(deltas[k], out.dtype)
+
+    return _OutputHook(layer, add)
+
+
+def _sq_norm(tensors, per_example=False):
+    """Sum of squares of a list of tensors: a scalar, or ``(batch,)`` with ``per_example``."""
+    total = 0.0
+    for t in tensors:
+        if per_example:
+            total = total + ops.sum(ops.reshape(ops.square(t), (ops.shape(t)[0], -1)), axis=1)
+        else:
+            total = total + ops.sum(ops.square(t))
+    return total
+
+
+def _perturb_list(grads, epsilon, norm, per_example):
+    """FGM steps for a list of gradients normalised jointly (one l2 norm over all of them,
+    per example with ``per_example``): the perturbation of every call of one layer."""
+    if norm != "l2":
+        return [fgm_perturbation(g, epsilon, norm) for g in grads]
+    n = ops.sqrt(_sq_norm(grads, per_example))
+    scale = ops.where(n > 0, epsilon / ops.where(n > 0, n, ops.ones_like(n)), ops.zeros_like(n))
+    out = []
+    for g in grads:
+        s = ops.reshape(scale, (-1,) + (1,) * (len(g.shape) - 1)) if per_example else scale
+        out.append(g * ops.cast(s, g.dtype))
+    return out
+
+
+def _penalty(grads, epsilon, norm, per_example):
+    """The gradient penalty that FGM with step ``norm`` equals to first order.
+
+    ``norm="none"``: ``epsilon / 2 * ||g||^2``; ``"l2"``: ``epsilon * ||g||`` (with
+    ``per_example``: ``epsilon * sum_i ||g_i||``); ``"sign"``: ``epsilon * ||g||_1``.
+    """
+    if norm == "none":
+        return 0.5 * epsilon * _sq_norm(grads)
+    if norm == "sign":
+        return epsilon * sum(ops.sum(ops.abs(g)) for g in grads)
+    sq = _sq_norm(grads, per_example)
+    # sqrt has an infinite derivative at 0: guard it (a zero gradient has zero penalty)
+    safe = ops.where(sq > 0, sq, ops.ones_like(sq))
+    return epsilon * ops.sum(ops.where(sq > 0, ops.sqrt(safe), ops.zeros_like(sq)))
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class AdversarialModel(keras.Model):
+    """Adversarial training in embedding space (FGM) or its gradient penalty, for any model.
+
+    Wraps a built Keras model ``model`` and one ``keras.layers.Embedding`` inside it. Compile and
+    fit the wrapper as the model itself (any loss, metrics, sample weights, several inputs or
+    outputs); ``predict``, ``evaluate`` and ``call`` use the clean model, and its weights are the
+    wrapped model's (training the wrapper trains ``model``). Each training step:
+
+    ``method="fgm"``: (1) the gradient ``g`` of the loss with respect to the embedding table
+    (``mode="matrix"``, ``(V, d)``) or to the layer's output (``mode="output"``,
+    ``(batch, ..., d)``, all calls of the layer together); (2) ``delta =``
+    :func:`fgm_perturbation` of ``g`` (over the whole table, or per example); (3) the loss at
+    the perturbed embeddings, its gradient with respect to every weight with ``delta`` held
+    constant, applied by the optimizer to the clean weights (``delta`` removed first). Two
+    forward and two backward passes: about twice the time of a plain step.
+
+    ``method="gradient_penalty"``: one step on ``L + penalty(g)``, the first-order equivalent
+    of FGM with the same ``norm``: ``epsilon / 2 * ||g||^2`` for ``norm="none"`` (the
+    article's penalty), ``epsilon * ||g||`` for ``"l2"`` (per example in output mode), with
+    ``g`` as in (1); its gradient needs second derivatives (a double backward pass).
+
+    Defaults are the article's: FGM on the table with the l2 step; the penalty
+    ``epsilon / 2 * ||g||^2`` with ``g`` taken at the layer's *output* (the article sums the
+    squares of the per-occurrence rows of the table's sparse gradient, which is the output
+    gradient).
+
+    The reported ``loss`` is the objective that was minimised (the perturbed loss for FGM, loss
+    plus penalty for the penalty), and the compiled metrics are those of the perturbed pass
+    (FGM) or the clean pass (penalty). Layers with state (BatchNormalization) update it in both
+    FGM passes; dropout draws a new mask in each. The gradient ``g`` is taken of the unscaled
+    loss (no mixed-precision loss scaling in step 1).
+
+    Args:
+        model: a built ``keras.Model``.
+        embedding: the ``keras.layers.Embedding`` inside ``model`` to perturb, or its name.
+        method: one of :data:`ADVERSARIAL_METHODS`.
+        epsilon: size of the perturbation (FGM) or weight of the penalty, a positive number.
+        mode: one of :data:`EMBEDDING_MODES`; ``None`` picks the article's (``"matrix"`` for FGM,
+            ``"output"`` for the penalty).
+        norm: one of :data:`PERTURBATION_NORMS`; ``None`` picks the article's (``"l2"`` for FGM,
+            ``"none"`` for the penalty).
+
+    Backends: TensorFlow and JAX (other backends raise ``NotImplementedError``).
+
+    Used in: book/sequence/adversarial-training.md, book/sequence/exposure-bias.md
+    """
+
+    def __init__(self, model, embedding, method="fgm", epsilon=1.0, mode=None, norm=None,
+                 **kwargs):
+        _check_adversarial_backend("AdversarialModel")
+        embedding = _find_embedding(model, embedding)
+        check_choice(method, "method", ADVERSARIAL_METHODS)
+        epsilon = check_positive(epsilon, "epsilon")
+        if mode is None:
+            mode = "matrix" if method == "fgm" else "output"
+        check_choice(mode, "mode", EMBEDDING_MODES)
+        if norm is None:
+            norm = "l2" if method == "fgm" else "none"
+        check_choice(norm, "norm", PERTURBATION_NORMS)
+        super().__init__(**kwargs)
+        self.model = model
+        self.method, self.epsilon, self.mode, self.norm = method, epsilon, mode, norm
+        self._embedding = embedding
+        self.built = True
+
+    @property
+    def embedding(self):
+        """The perturbed ``keras.layers.Embedding``."""
+        return self._embedding
+
+    def call(self, inputs, training=None):
+        return self.model(inputs, training=training)
+
+    def get_config(self):
+        return {"model": keras.saving.serialize_keras_object(self.model),
+                "embedding": self._embedding.name, "method": self.method,
+                "epsilon": self.epsilon, "mode": self.mode, "norm": self.norm,
+                "name": self.name}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        model = keras.saving.deserialize_keras_object(config.pop("model"),
+                                                      custom_objects=custom_objects)
+        return cls(model, **config)
+
+    # ------------------------------------------------------------------ TensorFlow
+    def _tf_loss(self, x, y, sample_weight):
+        y_pred = self(x, training=True)
+        loss = self._compute_loss(x=x, y=y, y_pred=y_pred, sample_weight=sample_weight,
+                                  training=True)
+        return loss, y_pred
+
+    def _tf_first_pass(self, x, y, sample_weight):
+        """Loss, prediction, the tape and the sources of the embedding gradient."""
+        import tensorflow as tf
+
+        if self.mode == "matrix":
+            with tf.GradientTape() as inner:
+                loss, y_pred = self._tf_loss(x, y, sample_weight)
+            return inner, loss, y_pred, [self._embedding.embeddings]
+        zeros = []
+
+        def watch(k, out):
+            z = tf.zeros_like(out)
+            inner.watch(z)
+            zeros.append(z)
+            return out + z
+
+        with tf.GradientTape() as inner, _OutputHook(self._embedding, watch):
+            loss, y_pred = self._tf_loss(x, y, sample_weight)
+        return inner, loss, y_pred, zeros
+
+    def _tf_train_step(self, data):
+        import tensorflow as tf
+
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.trainable_variables
+        per_example = self.mode == "output"
+        if self.method == "fgm":
+            inner, clean, _, sources = self._tf_first_pass(x, y, sample_weight)
+            grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(s)
+                     for g, s in zip(inner.gradient(clean, sources), sources)]
+            deltas = [tf.stop_gradient(d) for d in
+                      _perturb_list(grads, self.epsilon, self.norm, per_example)]
+            table = self._embedding.embeddings
+            if self.mode == "matrix":
+                table.assign_add(deltas[0])
+                with tf.GradientTape() as tape:
+                    loss, y_pred = self._tf_loss(x, y, sample_weight)
+                    scaled = self.optimizer.scale_loss(loss)
+                gradients = tape.gradient(scaled, variables)
+                table.assign_sub(deltas[0])
+            else:
+                with tf.GradientTape() as tape, _add_deltas(self._embedding, deltas):
+                    loss, y_pred = self._tf_loss(x, y, sample_weight)
+                    scaled = self.optimizer.scale_loss(loss)
+                gradients = tape.gradient(scaled, variables)
+        else:
+            with tf.GradientTape() as tape:
+                inner, clean, y_pred, sources = self._tf_first_pass(x, y, sample_weight)
+                grads = [tf.convert_to_tensor(g) if g is not None else tf.zeros_like(s)
+                         for g, s in zip(inner.gradient(clean, sources), sources)]
+                pen = _penalty(grads, self.epsilon, self.norm, per_example)
+                loss = clean + ops.cast(pen, clean.dtype)
+                scaled = self.optimizer.scale_loss(loss)
+            gradients = tape.gradient(scaled, variables)
+        self._loss_tracker.update_state(
+            loss, sample_weight=tf.shape(next(i for i in keras.tree.flatten(x) if i is not None))[0])
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    # ------------------------------------------------------------------ JAX
+    def _jax_loss_fn(self):
+        """``f(tv, ntv, mv, x, y, sw, ov, deltas) -> (loss, aux)``, output deltas added."""
+        def f(tv, ntv, mv, x, y, sw, ov, deltas):
+            if deltas is None:
+                return self.compute_loss_and_updates(tv, ntv, mv, x, y, sw, training=True,
+                                                     optimizer_variables=ov)
+            with _add_deltas(self._embedding, deltas):
+                return self.compute_loss_and_updates(tv, ntv, mv, x, y, sw, training=True,
+                                                     optimizer_variables=ov)
+        return f
+
+    def _jax_output_zeros(self, tv, ntv, x):
+        import jax
+
+        def forward(tv, ntv, x):
+            return self.stateless_call(tv, ntv, x, training=True)
+
+        shapes = []
+
+        def record(k, out):
+            shapes.append((tuple(out.shape), out.dtype))
+            return out
+
+        with _OutputHook(self._embedding, record):
+            jax.eval_shape(forward, tv, ntv, x)
+        return [ops.zeros(s, dtype=d) for s, d in shapes]
+
+    def _jax_train_step(self, state, data):
+        import jax
+
+        tv, ntv, ov, mv = state
+        x, y, sw = keras.utils.unpack_x_y_sample_weight(data)
+        f = self._jax_loss_fn()
+        index = next(i for i, v in enumerate(self.trainable_variables)
+                     if v is self._embedding.embeddings)
+        per_example = self.mode == "output"
+
+        def with_table(tv, table):
+            return list(tv[:index]) + [table] + list(tv[index + 1:])
+
+        def clean_and_grads(tv, ntv, zeros):
+            """Loss, aux and the embedding gradient, differentiably in ``tv``."""
+            if self.mode == "matrix":
+                (loss, aux), g = jax.value_and_grad(
+                    lambda table: f(with_table(tv, table), ntv, mv, x, y, sw, ov, None),
+                    has_aux=True)(tv[index])
+                return loss, aux, [g]
+            (loss, aux), g = jax.value_and_grad(
+                lambda d: f(tv, ntv, mv, x, y, sw, ov, d), has_aux=True)(zeros)
+            return loss, aux, list(g)
+
+        zeros = self._jax_output_zeros(tv, ntv, x) if self.mode == "output" else None
+        if self.method == "fgm":
+            _, aux, grads = clean_and_grads(tv, ntv, zeros)
+            ntv1 = aux[2]
+            deltas = [jax.lax.stop_gradient(d) for d in
+                      _perturb_list(grads, self.epsilon, self.norm, per_example)]
+            if self.mode == "matrix":
+                def adv(tv):
+                    return f(with_table(tv, tv[index] + deltas[0]), ntv1, mv, x, y, sw, ov, None)
+            else:
+                def adv(tv):
+                    return f(tv, ntv1, mv, x, y, sw, ov, deltas)
+            (_, aux), gradients = jax.value_and_grad(adv, has_aux=True)(tv)
+            unscaled, y_pred, ntv, mv_out = aux
+        else:
+            def total(tv):
+                _, aux, grads = clean_and_grads(tv, ntv, zeros)
+                pen = _penalty(grads, self.epsilon, self.norm, per_example)
+                unscaled = aux[0] + ops.cast(pen, aux[0].dtype)
+                return unscaled, (unscaled, aux)
+
+            (_, (unscaled, aux)), gradients = jax.value_and_grad(total, has_aux=True)(tv)
+            _, y_pred, ntv, mv_out = aux
+        tv, ov = self.optimizer.stateless_apply(ov, gradients, tv)
+        logs, mv = self._update_metrics_variables(mv, unscaled, x, y, y_pred, sw)
+        return logs, (tv, ntv, ov, mv)
+
+    def train_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return self._jax_train_step(*args)
+        return self._tf_train_step(*args)
+
+
+
+def _per_example_loss(loss):
+    """``fn(y_true, y_pred) -> per-example losses`` from a Keras loss, its name or a callable."""
+    if isinstance(loss, str):
+        try:
+            loss = keras.losses.get(loss)
+        except ValueError as err:
+            raise ValueError(f"loss must be a Keras loss, its name or a callable, got "
+                             f"{loss!r}.") from err
+    if isinstance(loss, keras.losses.Loss):
+        return loss.call
+    return check_callable(loss, "loss")
+
+
+def _value_and_grad(fn, args):
+    """``fn(args)`` (a scalar) and its gradient with respect to the list of tensors ``args``."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.value_and_grad(fn)(args)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(args)
+        value = fn(args)
+    return value, tape.gradient(value, args)
+
+
+class EmbeddingAttack:
+    """Predictions of a model on clean and on attacked embeddings, per example.
+
+    Attributes:
+        clean: the model's outputs on the clean inputs, ``(N, ...)`` NumPy.
+        attacked: its outputs with every example's embedding output moved by the FGM step,
+            ``(N, ...)``.
+        grad_norm: ``(N,)``, the l2 norm of the gradient of the example's own loss with respect
+            to its embedding output (all calls of the layer together).
+
+    Used in: book/sequence/adversarial-training.md
+    """
+
+    def __init__(self, clean, attacked, grad_norm):
+        self.clean, self.attacked, self.grad_norm = clean, attacked, grad_norm
+
+    def __repr__(self):
+        return (f"EmbeddingAttack(N={len(self.grad_norm)}, mean grad_norm="
+                f"{float(self.grad_norm.mean()):.4g})")
+
+
+def embedding_attack(model, embedding, x, y, loss, epsilon, norm="l2", batch_size=256):
+    """The one-step FGM attack in embedding space, per example, for evaluation.
+
+    For each example ``i`` with embedding output ``h_i`` (every call of the layer together) and
+    loss ``l_i = loss(y_i, model(x_i))``, in inference mode: ``g_i = d l_i / d h_i``,
+    ``delta_i =`` :func:`fgm_perturbation` ``(g_i, epsilon, norm)`` (``||delta_i|| = epsilon``
+    for the l2 step), and the model's output at ``h_i + delta_i``. The attack moves each
+    example in the direction that raises its loss fastest; the accuracy on the attacked outputs
+    measures how flat the loss is around the data. The model's weights are not changed.
+
+    Args:
+        model: a built ``keras.Model`` (e.g. the ``model`` of an :class:`AdversarialModel`).
+        embedding: the ``keras.layers.Embedding`` inside it, or its name.
+        x: the inputs, an array (or a list of arrays) with ``N`` examples along axis 0.
+        y: the targets, ``(N, ...)``.
+        loss: a Keras loss (its ``call`` gives per-example values), its name, or a callable
+            ``(y_true, y_pred) -> (batch,)``.
+        epsilon: the attack's size, a positive number.
+        norm: one of :data:`PERTURBATION_NORMS`.
+        batch_size: examples per forward pass, an integer >= 1.
+
+    Returns:
+        :class:`EmbeddingAttack` with ``clean``, ``attacked`` and ``grad_norm``.
+
+    Used in: book/sequence/adversarial-training.md
+    """
+    import numpy as np
+
+    _check_adversarial_backend("embedding_attack")
+    layer = _find_embedding(model, embedding)
+    fn = _per_example_loss(loss)
+    epsilon = check_positive(epsilon, "epsilon")
+    check_choice(norm, "norm", PERTURBATION_NORMS)
+    batch_size = check_int(batch_size, "batch_size")
+    xs = [as_array(a, "x") for a in (x if isinstance(x, (list, tuple)) else [x])]
+    y = as_array(y, "y")
+    n = len(y)
+    if n == 0 or any(a.ndim == 0 or len(a) != n for a in xs):
+        raise ValueError(f"x and y must hold the same positive number of examples along axis "
+                         f"0, got x of shape(s) {[a.shape for a in xs]} and y of shape "
+                         f"{y.shape}.")
+    clean, attacked, norms = [], [], []
+    for start in range(0, n, batch_size):
+        xb = [a[start:start + batch_size] for a in xs]
+        xb = xb if isinstance(x, (list, tuple)) else xb[0]
+        yb = ops.convert_to_tensor(y[start:start + batch_size])
+        shapes, out = _record_output_shapes(layer, lambda xb=xb: model(xb, training=False))
+        zeros = [ops.zeros(s, dtype=layer.compute_dtype) for s in shapes]
+
+        def total(deltas, xb=xb, yb=yb):
+            with _add_deltas(layer, deltas):
+                return ops.sum(fn(yb, model(xb, training=False)))
+
+        _, grads = _value_and_grad(total, zeros)
+        grads = list(grads)
+        deltas = _perturb_list(grads, epsilon, norm, per_example=True) if norm == "l2" else [
+            fgm_perturbation(g, epsilon, norm) for g in grads]
+        with _add_deltas(layer, deltas):
+            out_adv = model(xb, training=False)
+        clean.append(ops.convert_to_numpy(out))
+        attacked.append(ops.convert_to_numpy(out_adv))
+        norms.append(ops.convert_to_numpy(ops.sqrt(_sq_norm(grads, per_example=True))))
+    return EmbeddingAttack(np.concatenate(clean), np.concatenate(attacked), np.concatenate(norms))
