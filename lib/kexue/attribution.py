@@ -33,6 +33,7 @@ import html
 import inspect
 
 import numpy as np
+from scipy.stats import rankdata
 
 from kexue._checks import (
     ArgumentTypeError,
@@ -384,19 +385,6 @@ RANK_METHODS = ("spearman", "kendall", "top_k")
 """The agreements :func:`rank_agreement` computes."""
 
 
-def _ranks(v):
-    """Average ranks (1-based, ties share the mean of their ranks), like scipy's rankdata."""
-    order = np.argsort(v, kind="mergesort")
-    sorted_v = v[order]
-    ranks = np.empty(len(v))
-    ranks[order] = np.arange(1, len(v) + 1)
-    _, first, counts = np.unique(sorted_v, return_index=True, return_counts=True)
-    for f, c in zip(first, counts):
-        if c > 1:
-            ranks[order[f:f + c]] = f + (c + 1) / 2
-    return ranks
-
-
 def rank_agreement(a, b, method: str = "spearman", k: int | None = None) -> float:
     """How far two scorings of the same items rank them alike.
 
@@ -437,7 +425,7 @@ def rank_agreement(a, b, method: str = "spearman", k: int | None = None) -> floa
     if k is not None:
         raise ValueError(f"k is only for method='top_k', got k={k!r} with method={method!r}.")
     if method == "spearman":
-        ra, rb = _ranks(a) - (len(a) + 1) / 2, _ranks(b) - (len(b) + 1) / 2
+        ra, rb = rankdata(a) - (len(a) + 1) / 2, rankdata(b) - (len(b) + 1) / 2
         den = np.sqrt((ra ** 2).sum() * (rb ** 2).sum())
         return float((ra * rb).sum() / den) if den > 0 else float("nan")
     da = np.sign(a[:, None] - a[None, :])
