@@ -42,6 +42,7 @@ from kexue._checks import (
     check_real,
     describe,
 )
+from kexue.text import _check_sentences  # the segmented-sentence check of word segmentation
 
 __all__ = [
     "build_vocab", "encode", "cooccurrence", "pmi_targets", "glove_weights", "glove_loss",
@@ -51,17 +52,6 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------ the corpus
-
-
-def _check_sentences(sentences, name="sentences"):
-    if isinstance(sentences, (str, bytes)) or not isinstance(sentences, (list, tuple)):
-        raise ArgumentTypeError(f"{name} must be a list of sentences (lists of words), got "
-                                f"{describe(sentences)}.")
-    for k, s in enumerate(sentences):
-        if isinstance(s, (str, bytes)) or not isinstance(s, (list, tuple)):
-            raise ArgumentTypeError(f"{name}[{k}] must be a list of words (strings), got "
-                                    f"{describe(s)}.")
-    return sentences
 
 
 def build_vocab(sentences, min_count: int = 1, max_size: int | None = None):
@@ -81,7 +71,7 @@ def build_vocab(sentences, min_count: int = 1, max_size: int | None = None):
     """
     from collections import Counter
 
-    _check_sentences(sentences)
+    _check_sentences(sentences, "sentences")
     min_count = check_int(min_count, "min_count", 1)
     if max_size is not None:
         max_size = check_int(max_size, "max_size", 1)
@@ -110,7 +100,7 @@ def encode(sentences, index: dict):
 
     Used in: book/sequence/simpler-glove.md
     """
-    _check_sentences(sentences)
+    _check_sentences(sentences, "sentences")
     if not isinstance(index, dict):
         raise ArgumentTypeError(f"index must be a dict word -> id, got {describe(index)}.")
     ids, sids = [], []
@@ -647,7 +637,7 @@ class WordVectors:
 
     def sentence_vectors(self, sentences) -> np.ndarray:
         """:meth:`sentence_vector` of every sentence, ``(n, dim)`` ``float32``."""
-        _check_sentences(sentences)
+        _check_sentences(sentences, "sentences")
         out = np.zeros((len(sentences), self.dim), np.float32)
         for k, s in enumerate(sentences):
             out[k] = self.sentence_vector(s)
@@ -679,7 +669,7 @@ def train_word_vectors(sentences, dim: int = 64, window: int = 5, min_count: int
 
     Used in: book/sequence/simpler-glove.md, book/sequence/word-movers-distance.md
     """
-    _check_sentences(sentences)
+    _check_sentences(sentences, "sentences")
     truncate = check_bool(truncate, "truncate")
     window = check_int(window, "window", 1)
     words, counts = build_vocab(sentences, min_count=min_count, max_size=max_vocab)
