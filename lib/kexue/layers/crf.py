@@ -148,14 +148,18 @@ def crf_path_score(emissions, tags, trans, mask=None):
     _required(tags=tags, trans=trans)
     emissions, trans, tags, mask = check_chain_inputs(emissions, trans, tags, mask)
     m = _float_mask(mask, emissions)
-    emissions = _zero_padding(emissions, m)
+    return _path_score(_zero_padding(emissions, m), _real_tags(tags, m), trans, m)
+
+
+def _path_score(emissions, tags, trans, m):
+    """:func:`crf_path_score` of zero-padded emissions, int32 tags that are valid everywhere
+    and a float mask: two gathers, the emission of each position's tag and the transition
+    ``trans[a_{k-1}, a_k]`` of each pair (row-major index ``a_{k-1} K + a_k`` into the
+    flattened matrix), the latter counted only when both positions are real."""
     k = ops.shape(emissions)[-1]
-    onehot = ops.one_hot(_real_tags(tags, m), k, dtype=emissions.dtype)  # (B, T, K)
-    unary = ops.sum(ops.sum(emissions * onehot, axis=-1) * m, axis=-1)
-    # sum_k onehot_{k-1}^T trans onehot_k, counted only when both positions are real
-    pair = ops.einsum("bti,ij,btj->bt", onehot[:, :-1], ops.cast(trans, emissions.dtype), onehot[:, 1:])
-    binary = ops.sum(pair * m[:, 1:], axis=-1)
-    return unary + binary
+    unary = ops.take_along_axis(emissions, tags[..., None], axis=-1)[..., 0]  # 0 on padding
+    pair = ops.take(ops.reshape(ops.cast(trans, emissions.dtype), (-1,)), tags[:, :-1] * k + tags[:, 1:])
+    return ops.sum(unary, axis=-1) + ops.sum(pair * m[:, 1:], axis=-1)
 
 
 TREE_MAX_TAGS = 32
@@ -389,13 +393,14 @@ def crf_nll(emissions, tags, trans, mask=None):
     m = _float_mask(mask, emissions)
     if (emissions.shape[-1] or 0) > TREE_MAX_TAGS:
         return crf_log_norm(emissions, trans, m) - crf_path_score(emissions, tags, trans, m)
-    emissions, trans = _zero_padding(emissions, m), ops.cast(trans, emissions.dtype)
-    return _nll_fast(emissions, ops.cast(tags, "int32"), trans, m)
+    return _nll_fast(emissions, ops.cast(tags, "int32"), ops.cast(trans, emissions.dtype), m)
 
 
 def _nll(emissions, tags, trans, m):
-    """:func:`crf_nll` of zero-padded emissions, int32 tags and a float mask."""
-    return _log_norm(emissions, trans, m) - crf_path_score(emissions, tags, trans, m)
+    """:func:`crf_nll` of checked emissions, int32 tags and a float mask: the padding is
+    cleared inside, so that it is part of the one compiled function."""
+    emissions, tags = _zero_padding(emissions, m), _real_tags(tags, m)
+    return _log_norm(emissions, trans, m) - _path_score(emissions, tags, trans, m)
 
 
 _nll_fast = _compiled(_nll)
@@ -846,7 +851,7 @@ class CRF(TaggingHead):
         em = as_array(emissions, "emissions")
         if em.ndim != 3:
             raise ValueError(f"emissions must have shape (batch, time, tags), got shape {em.shape}.")
-        trans = np.asarray(ops.convert_to_numpy(self._trans), dtype=np.float64)
+        trans = np.asarray(self._trans.numpy(), dtype=np.float64)  # one read, no tree walk
         if self.lr_multiplier != 1.0:
             trans = trans * self.lr_multiplier
         return viterbi_decode(em, trans, lengths, allowed_start, allowed_end)
