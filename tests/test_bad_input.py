@@ -1762,3 +1762,177 @@ bad(MT + "generation_scores", "sep", ValueError,
     lambda: _metrics.generation_scores(["a"], ["a"], sep=""))
 bad(MT + "generation_scores", "references", ValueError,
     lambda: _metrics.generation_scores(["a"], []), "same length")
+
+# ---- kexue.generative.evaluation
+from kexue.generative import evaluation as _gen_eval  # noqa: E402
+
+GE = "kexue.generative.evaluation."
+bad(GE + "class_histogram", "probs", ValueError, lambda: _gen_eval.class_histogram(zeros(3)),
+    "shape")
+bad(GE + "kl_to_uniform", "probs", TypeError, lambda: _gen_eval.kl_to_uniform("probs"))
+bad(GE + "mean_max_probability", "probs", ValueError,
+    lambda: _gen_eval.mean_max_probability(array([[0.5, nan]])), "finite")
+bad(GE + "frechet_distance", "sigma1", ValueError,
+    lambda: _gen_eval.frechet_distance(zeros(2), eye(3), zeros(2), eye(2)), "shape")
+bad(GE + "frechet_distance", "sigma2", ValueError,
+    lambda: _gen_eval.frechet_distance(zeros(2), eye(2), zeros(2), array([[1.0, 1], [0, 1]])),
+    "symmetric", label="asymmetric")
+bad(GE + "frechet_distance_from_features", "f2", ValueError,
+    lambda: _gen_eval.frechet_distance_from_features(zeros((5, 3)), zeros((5, 4))), "match")
+bad(GE + "train_image_classifier", "dataset", ValueError,
+    lambda: _gen_eval.train_image_classifier("cifar10"), "one of")
+bad(GE + "train_image_classifier", "num_train", ValueError,
+    lambda: _gen_eval.train_image_classifier(num_train=5))
+bad(GE + "SampleScorer", "batch_size", ValueError,
+    lambda: _gen_eval.SampleScorer(functional(), 0.9, "mnist", batch_size=0))
+bad(GE + "ring_centres", "modes", ValueError, lambda: _gen_eval.ring_centres(0))
+bad(GE + "gaussian_ring", "std", ValueError, lambda: _gen_eval.gaussian_ring(10, std=0.0))
+bad(GE + "ring_coverage", "samples", ValueError,
+    lambda: _gen_eval.ring_coverage(zeros((4, 3))), "shape")
+bad(GE + "ring_coverage", "min_fraction", ValueError,
+    lambda: _gen_eval.ring_coverage(zeros((4, 2)), min_fraction=0.0))
+
+
+# ---------------------------------------------- kexue.generative.denoising: denoisers, Langevin
+
+from kexue.generative import denoising as _dn  # noqa: E402
+
+DN = "kexue.generative.denoising."
+_MIX = _dn.GaussianMixture([0.8, 0.2], [-2.0, 2.0], 0.15)
+
+
+def _dn_score(x, s=None):
+    return -x
+
+
+bad(DN + "GaussianMixture", "weights", ValueError,
+    lambda: _dn.GaussianMixture([0.5, -0.5], [0.0, 1.0], 0.1), "positive")
+bad(DN + "GaussianMixture", "means", ValueError,
+    lambda: _dn.GaussianMixture([0.5, 0.5], [[0.0, 1.0]], 0.1), "shape", label="shape")
+bad(DN + "GaussianMixture", "stds", ValueError,
+    lambda: _dn.GaussianMixture([0.5, 0.5], [0.0, 1.0], [0.1, 0.0]), "positive")
+bad(DN + "GaussianMixture", "x", ValueError, lambda: _MIX.score(zeros((3, 2))), "shape",
+    label="points")
+bad(DN + "GaussianMixture", "sigma", ValueError, lambda: _MIX.posterior_mean(zeros(3), 0.0),
+    "positive", label="posterior")
+bad(DN + "GaussianMixture", "num", ValueError, lambda: _MIX.sample(0), label="sample")
+bad(DN + "tweedie_denoiser", "score_fn", TypeError,
+    lambda: _dn.tweedie_denoiser("score", zeros(3), 0.1))
+bad(DN + "tweedie_denoiser", "sigma", ValueError,
+    lambda: _dn.tweedie_denoiser(_dn_score, zeros(3), -1.0))
+bad(DN + "langevin", "step_size", ValueError, lambda: _dn.langevin(_dn_score, zeros(3), 0.0, 5))
+bad(DN + "langevin", "x0", TypeError, lambda: _dn.langevin(_dn_score, [1, 2], 0.1, 5))
+bad(DN + "langevin", "score_fn", ValueError,
+    lambda: _dn.langevin(lambda x: x[:1], zeros(3), 0.1, 5), "shaped like", label="shape")
+bad(DN + "annealed_langevin", "sigmas", ValueError,
+    lambda: _dn.annealed_langevin(_dn_score, zeros(3), [0.1, 1.0], 5, 0.1), "decreasing")
+bad(DN + "annealed_langevin", "steps_per_level", ValueError,
+    lambda: _dn.annealed_langevin(_dn_score, zeros(3), [1.0, 0.1], 0, 0.1))
+bad(DN + "langevin_stationary_variance", "step_size", ValueError,
+    lambda: _dn.langevin_stationary_variance(1.0, 4.0), "below")
+bad(DN + "geometric_sigmas", "sigma_min", ValueError, lambda: _dn.geometric_sigmas(0.1, 1.0, 3),
+    "exceed")
+bad(DN + "geometric_sigmas", "levels", ValueError, lambda: _dn.geometric_sigmas(1.0, 0.1, 0))
+bad(DN + "NoiseLevelEmbedding", "units", ValueError, lambda: _dn.NoiseLevelEmbedding(0))
+bad(DN + "ScaledNoiseSubtraction", "inputs", ValueError,
+    lambda: _dn.ScaledNoiseSubtraction()([zeros((2, 3), F), zeros((2, 1), F)]), "list")
+bad(DN + "noise_conditional_denoiser", "architecture", ValueError,
+    lambda: _dn.noise_conditional_denoiser((4,), architecture="unet"), "one of")
+bad(DN + "noise_conditional_denoiser", "input_shape", ValueError,
+    lambda: _dn.noise_conditional_denoiser((6, 6, 1)), "divisible", label="conv")
+bad(DN + "NoisyBatches", "sigmas", ValueError,
+    lambda: _dn.NoisyBatches(zeros((4, 2), F), [0.1, 0.0]), "positive")
+bad(DN + "NoisyBatches", "data", TypeError, lambda: _dn.NoisyBatches(zeros(4, F), [0.1]))
+bad(DN + "model_score", "model", TypeError, lambda: _dn.model_score(_dn_score))
+
+# ------------------------------------------------------------ kexue.generative.gan: GAN training
+
+from kexue.generative import gan as _gan_mod  # noqa: E402
+
+GN = "kexue.generative.gan."
+_GL = _gan_mod.GANLoss()
+
+
+def _ring_gan(**kw):
+    return _gan_mod.GAN(_gan_mod.mlp_generator(2, width=4), _gan_mod.mlp_discriminator(width=4),
+                        2, **kw)
+
+
+bad(GN + "GANLoss", "kind", ValueError, lambda: _gan_mod.GANLoss("wasserstein"), "one of")
+bad(GN + "GANLoss", "real_logits", ValueError, lambda: _GL.d_loss(zeros((4, 2), F), zeros((4, 1), F)),
+    "shape", label="d_loss shape")
+bad(GN + "GANLoss", "fake_logits", TypeError, lambda: _GL.g_loss("logits"), label="g_loss type")
+bad(GN + "single_loss", "loss", TypeError,
+    lambda: _gan_mod.single_loss("hinge", zeros((2, 1), F), zeros((2, 1), F), zeros((2, 1), F)))
+bad(GN + "single_loss", "lam", ValueError,
+    lambda: _gan_mod.single_loss(_GL, zeros((2, 1), F), zeros((2, 1), F), zeros((2, 1), F),
+                                 lam=nan))
+bad(GN + "GAN", "generator", TypeError,
+    lambda: _gan_mod.GAN("G", _gan_mod.mlp_discriminator(width=4), 2))
+bad(GN + "GAN", "latent_dim", ValueError, lambda: _ring_gan().__class__(
+    _gan_mod.mlp_generator(2, width=4), _gan_mod.mlp_discriminator(width=4), 0))
+bad(GN + "GAN", "mode", ValueError, lambda: _ring_gan(mode="joint"), "one of")
+bad(GN + "GAN", "lam", ValueError, lambda: _ring_gan(lam=0.0), label="lam zero")
+bad(GN + "GAN", "loss", TypeError, lambda: _ring_gan(loss="hinge"), "d_loss", label="loss type")
+bad(GN + "GAN", "d_optimizer", ValueError,
+    lambda: _ring_gan().compile(optimizer="sgd", d_optimizer="sgd"), "alternating",
+    label="d_optimizer in single_loss mode")
+bad(GN + "GAN", "num", ValueError, lambda: _ring_gan().sample(0), label="sample num")
+bad(GN + "GAN", "which", ValueError,
+    lambda: _ring_gan().loss_gradients(zeros((2, 2), F), zeros((2, 2), F), "both"), "one of",
+    label="loss_gradients which")
+bad(GN + "mlp_generator", "latent_dim", TypeError, lambda: _gan_mod.mlp_generator(2.5))
+bad(GN + "mlp_generator", "depth", ValueError, lambda: _gan_mod.mlp_generator(2, depth=-1))
+bad(GN + "mlp_discriminator", "width", ValueError, lambda: _gan_mod.mlp_discriminator(width=0))
+bad(GN + "dcgan_generator", "channels", ValueError, lambda: _gan_mod.dcgan_generator(8, 0))
+bad(GN + "dcgan_discriminator", "channels", TypeError,
+    lambda: _gan_mod.dcgan_discriminator("32"))
+
+# ------------------------------------------- kexue.generative.divergences: f-divergences, f-GAN
+
+from kexue.generative import divergences as _fdiv  # noqa: E402
+
+FD = "kexue.generative.divergences."
+_FD_P = np.linspace(-1.0, 1.0, 8)
+
+bad(FD + "get_divergence", "divergence", ValueError, lambda: _fdiv.get_divergence("chi2"),
+    "one of")
+bad(FD + "get_divergence", "divergence", TypeError, lambda: _fdiv.get_divergence(3),
+    label="type")
+bad(FD + "variational_bound", "divergence", ValueError,
+    lambda: _fdiv.variational_bound("hellinger", zeros((4, 1), F), zeros((4, 1), F)), "one of")
+bad(FD + "variational_bound", "fake", ValueError,
+    lambda: _fdiv.variational_bound("reverse_kl", -np.ones(3), np.ones(3), logits=False),
+    "domain", label="outside the domain")
+bad(FD + "variational_bound", "logits", TypeError,
+    lambda: _fdiv.variational_bound("kl", zeros(3, F), zeros(3, F), logits="no"))
+bad(FD + "variational_bound", "real", TypeError,
+    lambda: _fdiv.variational_bound("kl", "v", zeros(3, F)), label="real type")
+bad(FD + "optimal_critic", "ratio", ValueError,
+    lambda: _fdiv.optimal_critic("kl", array([1.0, 0.0])), "positive")
+bad(FD + "f_divergence_quadrature", "p_pdf", TypeError,
+    lambda: _fdiv.f_divergence_quadrature("kl", 0.3, lambda x: 1.0, -1, 1))
+bad(FD + "f_divergence_quadrature", "hi", ValueError,
+    lambda: _fdiv.f_divergence_quadrature("kl", lambda x: 1.0, lambda x: 1.0, 1, -1), "greater")
+bad(FD + "gaussian_f_divergence", "std_q", ValueError,
+    lambda: _fdiv.gaussian_f_divergence("kl", 0, 1, 0, 0.0), "positive")
+bad(FD + "gaussian_f_divergence", "mean_p", TypeError,
+    lambda: _fdiv.gaussian_f_divergence("kl", "0"))
+bad(FD + "estimate_divergences", "divergences", TypeError,
+    lambda: _fdiv.estimate_divergences([], _FD_P, _FD_P))
+bad(FD + "estimate_divergences", "divergences", ValueError,
+    lambda: _fdiv.estimate_divergences(["kl", "kl"], _FD_P, _FD_P), "repeat", label="repeat")
+bad(FD + "estimate_divergences", "q_samples", ValueError,
+    lambda: _fdiv.estimate_divergences("kl", _FD_P, zeros((8, 2))), "dimension")
+bad(FD + "estimate_divergences", "p_samples", ValueError,
+    lambda: _fdiv.estimate_divergences("kl", array([0.0, nan]), _FD_P), "finite",
+    label="p_samples finite")
+bad(FD + "estimate_divergences", "steps", ValueError,
+    lambda: _fdiv.estimate_divergences("kl", _FD_P, _FD_P, steps=0))
+bad(FD + "FGANLoss", "divergence", ValueError, lambda: _fdiv.FGANLoss("wasserstein"), "one of")
+bad(FD + "FGANLoss", "generator", ValueError, lambda: _fdiv.FGANLoss("kl", generator="ns"),
+    "one of")
+bad(FD + "FGANLoss", "swap", TypeError, lambda: _fdiv.FGANLoss("kl", swap=1))
+bad(FD + "FGANLoss", "fake_logits", TypeError, lambda: _fdiv.FGANLoss("kl").g_loss("v"),
+    label="g_loss type")
+NO_BAD_INPUT[FD + "FDivergence"] = "a plain record that the table F_DIVERGENCES fills"

@@ -565,3 +565,97 @@ MODELS["adversarial_gradient_penalty"] = lambda: adversarial_model("gradient_pen
 @pytest.mark.parametrize("name", ["adversarial_fgm", "adversarial_gradient_penalty"])
 def test_adversarial_model_round_trips(saved, name):
     _assert_round_trip(saved, name, "kexue>AdversarialModel")
+
+
+# ------------------------------------------- kexue.generative.denoising: noise-conditional denoiser
+
+from kexue.generative import denoising as _denoising  # noqa: E402
+
+
+def noise_conditional_denoiser_model():
+    """book/generative/denoising-to-generative.md: noise_conditional_denoiser (conv), Adam,
+    MSE on NoisyBatches (one batch here)."""
+    model = _denoising.noise_conditional_denoiser((8, 8, 1), width=4)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+    (noisy, sigma), clean, _ = _denoising.NoisyBatches(
+        RNG.random((8, 8, 8, 1)).astype("float32"), [0.1, 0.5], batch_size=8)[0]
+    return model, [noisy, sigma], clean
+
+
+MODELS["noise_conditional_denoiser"] = noise_conditional_denoiser_model
+
+
+def test_noise_conditional_denoiser_round_trips(saved):
+    _assert_round_trip(saved, "noise_conditional_denoiser", "kexue>NoiseLevelEmbedding")
+    _assert_round_trip(saved, "noise_conditional_denoiser", "kexue>ScaledNoiseSubtraction")
+
+
+# ------------------------------------------------------------ kexue.generative.gan: GAN, GANLoss
+
+from kexue.generative import gan as _gan  # noqa: E402
+
+
+def gan_model(mode):
+    """book/generative/single-loss-gan.md: a ring GAN (latent and data both 2-D, so that the
+    protocol above applies: ``gan(x)`` is the generator, ``compute_loss`` the discriminator's
+    loss on real x and generated y_pred), trained one batch; Adam, or two Adams in alternating
+    mode (the discriminator's optimizer state is saved among the model's variables)."""
+    gan = _gan.GAN(_gan.mlp_generator(2, width=8), _gan.mlp_discriminator(width=8), 2,
+                   loss=_gan.GANLoss("hinge"), mode=mode, lam=0.5, seed=1)
+    if mode == "single_loss":
+        gan.compile(optimizer=keras.optimizers.Adam(1e-3))
+    else:
+        gan.compile(optimizer=keras.optimizers.Adam(1e-3),
+                    d_optimizer=keras.optimizers.Adam(2e-3, beta_1=0.5))
+    x = RNG.normal(size=(8, 2)).astype("float32")
+    return gan, x, x
+
+
+MODELS["gan_single_loss"] = lambda: gan_model("single_loss")
+MODELS["gan_alternating"] = lambda: gan_model("alternating")
+
+
+def test_gan_round_trips(saved, tmp_path):
+    _assert_round_trip(saved, "gan_single_loss", "kexue>GAN")
+    _assert_round_trip(saved, "gan_alternating", "kexue>GANLoss")
+    gan, x, _ = gan_model("alternating")
+    gan.train_on_batch(x)
+    gan.save(tmp_path / "gan.keras")
+    again = keras.saving.load_model(tmp_path / "gan.keras")
+    assert (again.mode, again.lam, again.gan_loss.kind) == ("alternating", 0.5, "hinge")
+    assert again.d_optimizer.get_config()["beta_1"] == 0.5
+    for a, b in zip(gan.d_optimizer.variables, again.d_optimizer.variables):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    np.testing.assert_array_equal(gan.sample(5), again.sample(5))
+
+
+# ------------------------------------------- kexue.generative.divergences: FGANLoss in a GAN
+
+from kexue.generative import divergences as _fdiv  # noqa: E402
+
+
+def fgan_model():
+    """book/generative/f-gan.md: a ring GAN trained with an f-GAN loss (squared Hellinger,
+    critic and generator swapped), alternating Adam steps, trained one batch."""
+    gan = _gan.GAN(_gan.mlp_generator(2, width=8), _gan.mlp_discriminator(width=8), 2,
+                   loss=_fdiv.FGANLoss("squared_hellinger", swap=True), mode="alternating",
+                   seed=2)
+    gan.compile(optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5),
+                d_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
+    x = RNG.normal(size=(8, 2)).astype("float32")
+    return gan, x, x
+
+
+MODELS["fgan_hellinger"] = fgan_model
+
+
+def test_fgan_loss_round_trips(saved, tmp_path):
+    _assert_round_trip(saved, "fgan_hellinger", "kexue>FGANLoss")
+    gan, x, _ = fgan_model()
+    gan.train_on_batch(x)
+    gan.save(tmp_path / "fgan.keras")
+    again = keras.saving.load_model(tmp_path / "fgan.keras")
+    assert isinstance(again.gan_loss, _fdiv.FGANLoss)
+    assert again.gan_loss.get_config() == {"divergence": "squared_hellinger",
+                                           "generator": "minimax", "swap": True}
+    np.testing.assert_array_equal(gan.sample(5), again.sample(5))

@@ -26,7 +26,9 @@ are organised by domain, the way Keras itself is:
   distance-to-final-state score, gradient × input, occlusion, rank agreement, randomised copies);
 - :mod:`kexue.capsules`: squash, dynamic routing, the capsule layer, the margin loss, soft K-Means;
 - :mod:`kexue.mechanics`: ropes in a rotating frame (the skipping rope) and the RopeChain model;
-- :mod:`kexue.geometry`: ellipses by arc length, two sheets glued, and the IsometricRim model.
+- :mod:`kexue.geometry`: ellipses by arc length, two sheets glued, and the IsometricRim model;
+- :mod:`kexue.generative`: GANs (f-divergences, one-loss training), denoisers and Langevin
+  sampling, and the shared scores of generated samples.
 
 Every submodule is reachable as an attribute after ``import kexue`` alone (``kexue.layers``),
 imported on first use. ``import kexue`` itself imports neither Keras nor TensorFlow, yet a model
@@ -52,7 +54,7 @@ SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
 
 SERIALIZABLE_MODULES = ("kexue.activations", "kexue.capsules", "kexue.geometry", "kexue.layers",
                         "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training",
-                        "kexue.seq2seq")
+                        "kexue.seq2seq", "kexue.generative")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 
