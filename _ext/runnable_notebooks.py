@@ -98,13 +98,23 @@ def _include(path: Path, options: dict) -> str:
         code = _pyobject_source(path, options["pyobject"])
     else:
         lines = path.read_text(encoding="utf-8").splitlines()
+
+        def find(key):
+            marker = options[key]
+            for i, ln in enumerate(lines):
+                if marker in ln:
+                    return i
+            raise ValueError(f"{path.name} has no line containing the {key} marker {marker!r}")
+
+        # Sphinx's literalinclude markers: start-after/start-at, end-before/end-at.
         if "start-after" in options:
-            marker = options["start-after"]
-            idx = next(i for i, ln in enumerate(lines) if marker in ln)
-            lines = lines[idx + 1:]
+            lines = lines[find("start-after") + 1:]
+        elif "start-at" in options:
+            lines = lines[find("start-at"):]
         if "end-before" in options:
-            marker = options["end-before"]
-            lines = lines[:next(i for i, ln in enumerate(lines) if marker in ln)]
+            lines = lines[:find("end-before")]
+        elif "end-at" in options:
+            lines = lines[:find("end-at") + 1]
         if "lines" in options:
             keep = []
             for span in options["lines"].split(","):
@@ -126,7 +136,11 @@ def _split_options(body: str) -> tuple[dict, str]:
     options, rest = {}, body.splitlines()
     while rest and re.match(r"^:[\w-]+:", rest[0]):
         key, _, value = rest.pop(0)[1:].partition(":")
-        options[key] = value.strip()
+        value = value.strip()
+        # MyST reads option values as YAML: a quoted value loses its quotes.
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        options[key] = value
     return options, "\n".join(rest)
 
 
