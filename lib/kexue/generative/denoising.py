@@ -29,6 +29,7 @@ from kexue._checks import (
     check_bool,
     check_callable,
     check_choice,
+    check_finite,
     check_int,
     check_positive,
     describe,
@@ -57,8 +58,7 @@ def _finite_array(x, name: str, ndim=None) -> np.ndarray:
     if ndim is not None and arr.ndim not in ndim:
         raise ValueError(f"{name} must have {' or '.join(str(n) for n in ndim)} axes, "
                          f"got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must hold finite values, got {describe(x)} with NaN or inf.")
+    check_finite(arr, name)
     return arr
 
 
@@ -214,8 +214,7 @@ def _start(x0) -> np.ndarray:
     if x.dtype.kind != "f" or x.ndim < 1 or x.size == 0:
         raise ArgumentTypeError(f"x0 must be a non-empty float array of starting points, got "
                                 f"{describe(x0)}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"x0 must hold finite values, got {describe(x0)} with NaN or inf.")
+    check_finite(x, "x0")
     return x.copy()
 
 

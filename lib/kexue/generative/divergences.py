@@ -40,6 +40,7 @@ from kexue._checks import (
     as_float_tensor,
     check_bool,
     check_choice,
+    check_finite,
     check_int,
     check_positive,
     check_real,
@@ -429,9 +430,7 @@ def _samples(x, name):
     if arr.ndim != 2 or arr.shape[0] < 1:
         raise ValueError(f"{name} must have shape (n,) or (n, dim) with n >= 1, got shape "
                          f"{arr.shape}.")
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} must hold finite values, got a non-finite one (shape "
-                         f"{arr.shape}).")
+    check_finite(arr, name)
     return arr
 
 

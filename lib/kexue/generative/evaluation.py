@@ -26,6 +26,7 @@ import numpy as np
 from kexue._checks import (
     as_array,
     check_choice,
+    check_finite,
     check_int,
     check_positive,
     check_real,
@@ -53,9 +54,7 @@ def _probabilities(probs, name: str = "probs") -> np.ndarray:
     p = as_array(probs, name, "float64")
     if p.ndim != 2 or p.shape[0] == 0 or p.shape[1] < 2:
         raise ValueError(f"{name} must have shape (n >= 1, classes >= 2), got shape {p.shape}.")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"{name} must hold finite non-negative probabilities, got a NaN or "
-                         "an infinite value.")
+    check_finite(p, name)
     if p.min() < 0:
         raise ValueError(f"{name} must hold finite non-negative probabilities, got a minimum "
                          f"of {p.min():.4g}.")
@@ -116,9 +115,8 @@ def _check_gaussian(mu, sigma, which: str) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(
             f"sigma{which} must have shape (d={m.size}, d={m.size}) to match mu{which}, "
             f"got shape {s.shape}.")
-    if not (np.all(np.isfinite(m)) and np.all(np.isfinite(s))):
-        raise ValueError(f"mu{which} and sigma{which} must be finite, got a NaN or an infinite "
-                         "value.")
+    check_finite(m, f"mu{which}")
+    check_finite(s, f"sigma{which}")
     if not np.allclose(s, s.T, rtol=1e-6, atol=1e-9 * max(1.0, float(np.abs(s).max()))):
         raise ValueError(f"sigma{which} must be a symmetric covariance matrix, got one whose "
                          f"largest |S - S^T| is {np.abs(s - s.T).max():.3g}.")
@@ -155,8 +153,7 @@ def _feature_stats(f, name: str) -> tuple[np.ndarray, np.ndarray]:
     x = as_array(f, name, "float64")
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"{name} must have shape (n >= 2, d), got shape {x.shape}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be finite, got a NaN or an infinite value.")
+    check_finite(x, name)
     return x.mean(axis=0), np.atleast_2d(np.cov(x, rowvar=False))
 
 
@@ -190,8 +187,7 @@ def _images(images, name: str = "images") -> np.ndarray:
     if x.ndim != 3 or x.shape[1:] != (28, 28) or x.shape[0] == 0:
         raise ValueError(f"{name} must have shape (n, 28, 28), (n, 28, 28, 1) or (n, 784), "
                          f"got shape {np.shape(images)}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} must be finite, got a NaN or an infinite value.")
+    check_finite(x, name)
     lo, hi = float(x.min()), float(x.max())
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(f"{name} must hold pixel values in [0, 1], got values in "
@@ -385,8 +381,7 @@ def ring_coverage(samples, modes: int = 8, radius: float = 2.0, std: float = 0.0
     x = as_array(samples, "samples", "float64")
     if x.ndim != 2 or x.shape[1] != 2 or x.shape[0] == 0:
         raise ValueError(f"samples must have shape (n >= 1, 2), got {describe(samples)}.")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("samples must be finite, got a NaN or an infinite value.")
+    check_finite(x, "samples")
     centres = ring_centres(modes, radius)
     std = check_positive(std, "std")
     sigmas = check_positive(sigmas, "sigmas")
