@@ -87,6 +87,18 @@ def test_argument_checks_name_the_argument_and_value():
         check_int(1.5, "n")
 
 
+
+def test_check_backend_names_the_tool_the_backends_and_the_reason():
+    import keras
+    from kexue._checks import check_backend
+
+    current = keras.backend.backend()
+    assert check_backend("tool", (current, "other")) == current
+    with pytest.raises(NotImplementedError,
+                       match=rf"tool needs one of the Keras backends 'other' \(a reason\); "
+                             rf"the current backend is '{current}'"):
+        check_backend("tool", ("other",), "a reason")
+
 def test_work_returns_the_scale_value_and_records_all_three(monkeypatch):
     monkeypatch.setattr(runtime, "_WORK", None)
     for name, value in [("smoke", 20_000), ("book", 360_000), ("full", 1_200_000)]:

@@ -10,7 +10,8 @@ what was expected: ``"{name} must be {what}, got {value}."``. The vocabulary:
   :func:`check_shape` (rank and static shape, with named dimensions bound across arguments so
   that ``mask`` must match the ``(batch, T)`` of ``x``), :func:`check_dtype`;
 - values, on concrete inputs only (NumPy arrays, eager tensors): :func:`check_finite`,
-  :func:`check_int_range` (e.g. tags in ``[0, K)``), :func:`check_mask` (0/1, prefix).
+  :func:`check_int_range` (e.g. tags in ``[0, K)``), :func:`check_mask` (0/1, prefix);
+- the environment: :func:`check_backend` (a tool that works on some Keras backends only).
   :func:`concrete` returns ``None`` for a symbolic tensor or a traced value, so these checks
   cost nothing and break nothing inside a compiled train step or under ``jax.jit``.
 
@@ -448,3 +449,21 @@ def check_unit_targets(y_true, y_pred, pred_name: str, dims: tuple, what: str):
         raise ValueError(f"y_true must hold {what} in [0, 1], got values from "
                          f"{y.min()!r} to {y.max()!r} (shape {y.shape}).")
     return ops.cast(y_true, y_pred.dtype)
+
+
+def check_backend(what: str, backends: tuple, why: str = "") -> str:
+    """The current Keras backend, or ``NotImplementedError`` if ``what`` does not run on it.
+
+    ``backends`` names the backends ``what`` supports (e.g. ``("tensorflow", "jax")``) and
+    ``why`` says in a few words what ties it to them ("it differentiates through the model with
+    tf.GradientTape or jax.grad"). Shared by the models with a hand-written ``train_step``.
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend not in backends:
+        reason = f" ({why})" if why else ""
+        raise NotImplementedError(
+            f"{what} needs one of the Keras backends {', '.join(map(repr, backends))}{reason}; "
+            f"the current backend is {backend!r}.")
+    return backend

@@ -22,6 +22,7 @@ from keras import ops
 from kexue._checks import (
     _is_int,
     as_array,
+    check_backend,
     check_bool,
     check_callable,
     check_choice,
@@ -1337,14 +1338,6 @@ ADVERSARIAL_BACKENDS = ("tensorflow", "jax")
 """The Keras backends on which the adversarial tools can differentiate (twice for the penalty)."""
 
 
-def _check_adversarial_backend(what):
-    backend = keras.backend.backend()
-    if backend not in ADVERSARIAL_BACKENDS:
-        raise NotImplementedError(
-            f"{what} needs the TensorFlow or JAX backend (it differentiates through the model "
-            f"with tf.GradientTape or jax.grad); the Keras backend is {backend!r}.")
-
-
 def fgm_perturbation(grad, epsilon, norm="l2", per_example=False):
     """The Fast Gradient Method step ``delta`` for a gradient ``g`` (same shape as ``g``).
 
@@ -1548,7 +1541,8 @@ class AdversarialModel(keras.Model):
 
     def __init__(self, model, embedding, method="fgm", epsilon=1.0, mode=None, norm=None,
                  **kwargs):
-        _check_adversarial_backend("AdversarialModel")
+        check_backend("AdversarialModel", ADVERSARIAL_BACKENDS,
+                      "it differentiates through the model with tf.GradientTape or jax.grad")
         embedding = _find_embedding(model, embedding)
         check_choice(method, "method", ADVERSARIAL_METHODS)
         epsilon = check_positive(epsilon, "epsilon")
@@ -1813,7 +1807,8 @@ def embedding_attack(model, embedding, x, y, loss, epsilon, norm="l2", batch_siz
     """
     import numpy as np
 
-    _check_adversarial_backend("embedding_attack")
+    check_backend("embedding_attack", ADVERSARIAL_BACKENDS,
+                  "it differentiates through the model with tf.GradientTape or jax.grad")
     layer = _find_embedding(model, embedding)
     fn = _per_example_loss(loss)
     epsilon = check_positive(epsilon, "epsilon")

@@ -31,6 +31,7 @@ from keras import ops
 
 from kexue._checks import (
     ArgumentTypeError,
+    check_backend,
     check_choice,
     check_instance,
     check_int,
@@ -149,14 +150,6 @@ def single_loss(loss, real_logits, fake_logits, fake_logits_sg, lam=1.0):
     return d_term + lam * g_term
 
 
-def _check_backend(what):
-    backend = keras.backend.backend()
-    if backend not in GAN_BACKENDS:
-        raise NotImplementedError(
-            f"{what} supports the Keras backends {GAN_BACKENDS}; the current backend is "
-            f"{backend!r}.")
-
-
 def _input_dtype(model):
     """The dtype of a model's (first) input: a functional model's Input, else its compute
     dtype."""
@@ -236,7 +229,8 @@ class GAN(keras.Model):
 
     def __init__(self, generator, discriminator, latent_dim, loss=None, mode="single_loss",
                  lam=1.0, seed=None, **kwargs):
-        _check_backend("GAN")
+        check_backend("GAN", GAN_BACKENDS,
+                      "its train_step differentiates with tf.GradientTape or jax.grad")
         check_instance(generator, "generator", keras.layers.Layer, "a Keras model or layer")
         check_instance(discriminator, "discriminator", keras.layers.Layer,
                        "a Keras model or layer")
