@@ -168,6 +168,38 @@ def test_viterbi_with_position_dependent_edges():
     assert score == pytest.approx(s.max())
 
 
+def one_sequence_viterbi(unary, edge):
+    """Textbook Viterbi of one sequence, a loop over time and tags; ties to the lowest tag."""
+    t, k = unary.shape
+    delta, back = unary[0].copy(), np.zeros((t, k), dtype=int)
+    for pos in range(1, t):
+        step = edge[pos] if edge.ndim == 3 else edge
+        for j in range(k):
+            back[pos, j] = int(np.argmax(delta + step[:, j]))
+        delta = np.array([delta[back[pos, j]] + step[back[pos, j], j] for j in range(k)])
+        delta = delta + unary[pos]
+    path = [int(np.argmax(delta))]
+    for pos in range(t - 1, 0, -1):
+        path.append(back[pos, path[-1]])
+    return path[::-1], delta.max()
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_viterbi_equals_a_loop_over_sequences_with_ties_and_padding(shared):
+    # integer scores make ties common; -inf entries are forbidden tags or pairs
+    rng = np.random.default_rng(7)
+    lengths = np.array([1, 6, 3, 6, 2, 5])
+    unary = rng.integers(-2, 3, size=(6, 6, 3)).astype("float64")
+    unary[rng.random(unary.shape) < 0.15] = -np.inf
+    pair = rng.integers(-1, 2, size=(3, 3) if shared else (6, 6, 3, 3)).astype("float64")
+    pair[rng.random(pair.shape) < 0.15] = -np.inf
+    paths, scores = viterbi(unary, pair, lengths)
+    for i, n in enumerate(lengths):
+        want, best = one_sequence_viterbi(unary[i, :n], pair if shared else pair[i, :n])
+        np.testing.assert_array_equal(paths[i], want)
+        assert scores[i] == best
+
+
 def test_clear_errors_on_mismatched_shapes_and_masks():
     em = np.zeros((2, 5, K))
     with pytest.raises(ValueError, match="trans must have shape"):
@@ -297,6 +329,25 @@ def test_heads_round_trip_through_keras_files(tmp_path, make):
                                rtol=1e-6)
     for a, b in zip(head.decode(em, [3, 2]), head2.decode(em2, [3, 2])):
         np.testing.assert_array_equal(a, b)
+
+
+def test_crf_decode_reads_the_transitions_as_they_are_now():
+    # decode, change the weight (set_transitions, then an in-place update as an optimizer makes
+    # it), decode again: each decode must follow the current transitions
+    rng = np.random.default_rng(13)
+    em = rng.normal(size=(3, 5, K))
+    head = CRF(K, lr_multiplier=4.0)
+    head.build((None, None, K))
+    for trans in (rng.normal(scale=3, size=(K, K)), rng.normal(scale=3, size=(K, K))):
+        head.set_transitions(trans)
+        for got, want in zip(head.decode(em), viterbi_decode(em, trans)):
+            np.testing.assert_array_equal(got, want)
+    step = rng.normal(scale=3, size=(K, K))
+    head._trans.assign_add(step.astype("float32"))
+    now = ops.convert_to_numpy(head.trans).astype("float64")
+    np.testing.assert_allclose(now, trans + 4.0 * step, rtol=1e-5)
+    for got, want in zip(head.decode(em), viterbi_decode(em, now)):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_layer_loss_uses_pad_label_as_mask():

@@ -444,7 +444,7 @@ def viterbi(unary, pairwise, lengths=None):
         ``(B,)`` best scores. Ties go to the lowest tag index.
 
     Both passes are loops over time only, each step vectorised over the batch: the forward
-    pass keeps ``delta`` ``(B, K)`` and the back-pointers ``(B, T, K)``; a padded step points
+    pass keeps ``delta`` ``(B, K)`` and the back-pointers ``(T, B, K)``; a padded step points
     every tag to itself, so the backtrack runs over all ``T`` steps for every sequence at once.
     """
     unary = as_array(unary, "unary", np.float64)
@@ -465,27 +465,35 @@ def _viterbi(unary, pairwise, lengths):
     """:func:`viterbi` on checked float64 arrays and ``(B,)`` int lengths (no checks)."""
     b, t, k = unary.shape
     same = np.arange(k)
+    # Candidate scores are laid out (batch, tag, previous tag): the max over the previous tag
+    # then runs along the last, contiguous axis, and its value is read back with one flat take.
+    edges = np.swapaxes(pairwise, -1, -2)
+    if edges.ndim == 2:
+        edges = np.ascontiguousarray(edges)
+    row_start = np.arange(b * k) * k
     delta = unary[:, 0]
-    back = np.empty((b, t, k), dtype=np.int64)
-    back[:, 0] = same
+    back = np.empty((t, b, k), dtype=np.int64)  # time first: one contiguous block per step
+    back[0] = same
+    all_live = int(lengths.min())  # steps before this one are real in every sequence
     for pos in range(1, t):
-        edge = pairwise if pairwise.ndim == 2 else pairwise[:, pos]
-        cand = delta[:, :, None] + edge  # (B, K_prev, K)
-        best = cand.argmax(axis=1)  # first maximum: ties go to the lowest tag
-        new = np.take_along_axis(cand, best[:, None, :], axis=1)[:, 0] + unary[:, pos]
-        live = pos < lengths
-        if live.all():
-            delta, back[:, pos] = new, best
+        cand = delta[:, None, :] + (edges if edges.ndim == 2 else edges[:, pos])
+        best = cand.argmax(axis=2)  # first maximum: ties go to the lowest tag
+        new = cand.reshape(-1).take(row_start + best.reshape(-1)).reshape(b, k) + unary[:, pos]
+        if pos < all_live:
+            delta, back[pos] = new, best
         else:  # a padded step keeps delta and points every tag to itself
-            delta = np.where(live[:, None], new, delta)
-            back[:, pos] = np.where(live[:, None], best, same)
+            live = (pos < lengths)[:, None]
+            delta = np.where(live, new, delta)
+            back[pos] = np.where(live, best, same)
     rows = np.arange(b)
     tag = delta.argmax(axis=1)
     scores = delta[rows, tag]
-    path = np.empty((b, t), dtype=np.int64)
+    path = np.empty((t, b), dtype=np.int64)
+    back, row_at = back.reshape(t, b * k), rows * k
     for pos in range(t - 1, -1, -1):
-        path[:, pos] = tag
-        tag = back[rows, pos, tag]
+        path[pos] = tag
+        tag = back[pos].take(row_at + tag)
+    path = np.ascontiguousarray(path.T)
     return [path[i, :n] for i, n in enumerate(lengths.tolist())], scores
 
 
@@ -771,6 +779,27 @@ def _check_set_trans(trans, k: int, dtype) -> np.ndarray:
     return arr.astype(keras.backend.standardize_dtype(dtype))
 
 
+def _read_weight(variable) -> np.ndarray:
+    """The current value of a Keras variable as NumPy, read with a single operation.
+
+    On TensorFlow, ``variable.numpy()`` goes through several conversions and costs about
+    twice one ``ReadVariableOp`` on the variable's handle (on a busy CPU that difference alone
+    is a third of decoding a batch), so eager reads use that one op; other backends, and
+    variables without a usable handle (mirrored by a distribution strategy), convert as usual.
+    """
+    value = variable.value
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            handle = value.handle
+        except (AttributeError, ValueError):  # a distributed variable outside a replica
+            handle = None
+        if handle is not None and tf.executing_eagerly():
+            return tf.raw_ops.ReadVariableOp(resource=handle, dtype=value.dtype).numpy()
+    return ops.convert_to_numpy(value)
+
+
 @keras.saving.register_keras_serializable(package="kexue")
 class SoftmaxTagger(TaggingHead):
     """Per-token softmax head: tags independent given the encoder, decoded by argmax.
@@ -846,12 +875,13 @@ class CRF(TaggingHead):
     def decode(self, emissions, lengths=None, allowed_start=None, allowed_end=None):
         """Viterbi paths for a batch of emissions ``(B, T, K)``; a list of int arrays.
 
-        The transitions are read from the weight once per call, as NumPy (no tensor op).
+        The transitions are read from the weight once per call (:func:`_read_weight`), never
+        cached: a weight the optimizer has just updated is always the one decoded with.
         """
         em = as_array(emissions, "emissions")
         if em.ndim != 3:
             raise ValueError(f"emissions must have shape (batch, time, tags), got shape {em.shape}.")
-        trans = np.asarray(self._trans.numpy(), dtype=np.float64)  # one read, no tree walk
+        trans = np.asarray(_read_weight(self._trans), dtype=np.float64)
         if self.lr_multiplier != 1.0:
             trans = trans * self.lr_multiplier
         return viterbi_decode(em, trans, lengths, allowed_start, allowed_end)
