@@ -1936,3 +1936,263 @@ bad(FD + "FGANLoss", "swap", TypeError, lambda: _fdiv.FGANLoss("kl", swap=1))
 bad(FD + "FGANLoss", "fake_logits", TypeError, lambda: _fdiv.FGANLoss("kl").g_loss("v"),
     label="g_loss type")
 NO_BAD_INPUT[FD + "FDivergence"] = "a plain record that the table F_DIVERGENCES fills"
+
+
+# ---- kexue.generative.quantization and autoregressive: VQ-VAE and its prior
+
+from kexue.generative import autoregressive as _ar  # noqa: E402
+from kexue.generative import quantization as _vq  # noqa: E402
+
+VQ = "kexue.generative.quantization."
+AR = "kexue.generative.autoregressive."
+
+
+def _small_vqvae():
+    enc = _vq.vq_encoder(code_dim=3, channels=4, res_blocks=0, input_shape=(8, 8, 1))
+    dec = _vq.vq_decoder(code_dim=3, channels=4, res_blocks=0, grid=(2, 2))
+    return _vq.VQVAE(enc, dec, _vq.VectorQuantizer(4))
+
+
+def _small_prior():
+    return _ar.code_transformer(4, grid=(2, 2), d_model=4, heads=1, layers=1)
+
+
+bad(VQ + "straight_through", "proxy", ValueError,
+    lambda: _vq.straight_through(zeros((2, 3), F), zeros((3, 2), F)), "same shape")
+bad(VQ + "straight_through", "value", TypeError, lambda: _vq.straight_through("v", zeros(2, F)),
+    label="type")
+bad(VQ + "VectorQuantizer", "num_codes", ValueError, lambda: _vq.VectorQuantizer(1), ">= 2")
+bad(VQ + "VectorQuantizer", "decay", ValueError, lambda: _vq.VectorQuantizer(4, decay=1.0))
+bad(VQ + "VectorQuantizer", "ema", TypeError, lambda: _vq.VectorQuantizer(4, ema="yes"))
+bad(VQ + "VectorQuantizer", "gamma", ValueError, lambda: _vq.VectorQuantizer(4, gamma=-1.0))
+bad(VQ + "VectorQuantizer", "z", ValueError,
+    lambda: _vq.VectorQuantizer(4, code_dim=3)(zeros((2, 5), F)), "code_dim=3",
+    label="code_dim mismatch")
+bad(VQ + "VectorQuantizer", "vectors", ValueError,
+    lambda: (lambda q: (q.build((None, 2)), q.initialize_from(zeros((3, 2)))))(
+        _vq.VectorQuantizer(4)), "at least", label="initialize_from too few")
+bad(VQ + "codebook_perplexity", "codes", ValueError,
+    lambda: _vq.codebook_perplexity(array([0, 4]), 4), r"\[0, 4\)")
+bad(VQ + "codebook_perplexity", "codes", ValueError,
+    lambda: _vq.codebook_perplexity(array([0.5]), 4), "integers", label="float")
+bad(VQ + "code_usage", "num_codes", TypeError, lambda: _vq.code_usage(array([0]), 2.5))
+bad(VQ + "code_usage", "codes", ValueError, lambda: _vq.code_usage(zeros(0, int), 3),
+    "at least one", label="empty")
+bad(VQ + "vq_encoder", "input_shape", ValueError, lambda: _vq.vq_encoder(input_shape=(30, 30, 1)),
+    "divisible by 4")
+bad(VQ + "vq_encoder", "res_blocks", ValueError, lambda: _vq.vq_encoder(res_blocks=-1))
+bad(VQ + "vq_decoder", "grid", ValueError, lambda: _vq.vq_decoder(grid=(7,)), "rows, cols")
+bad(VQ + "vq_decoder", "channels", TypeError, lambda: _vq.vq_decoder(channels="32"))
+bad(VQ + "VQVAE", "quantizer", TypeError,
+    lambda: _vq.VQVAE(_vq.vq_encoder(), _vq.vq_decoder(), "vq"), "VectorQuantizer")
+bad(VQ + "VQVAE", "encoder", TypeError,
+    lambda: _vq.VQVAE(None, _vq.vq_decoder(), _vq.VectorQuantizer(4)), label="encoder None")
+bad(VQ + "VQVAE", "codes", ValueError, lambda: _small_vqvae().decode(full((1, 2, 2), 4)),
+    r"\[0, 4\)", label="decode codes")
+bad(VQ + "VQVAE", "batch_size", ValueError,
+    lambda: _small_vqvae().encode(zeros((2, 8, 8, 1), F), batch_size=0), label="encode")
+bad(AR + "GridPositionEmbedding", "rows", ValueError, lambda: _ar.GridPositionEmbedding(0, 3))
+bad(AR + "GridPositionEmbedding", "h", ValueError,
+    lambda: _ar.GridPositionEmbedding(2, 3)(zeros((1, 5, 4), F)), "rows\\*cols=6",
+    label="length")
+bad(AR + "code_transformer", "d_model", ValueError,
+    lambda: _ar.code_transformer(4, d_model=6, heads=4), "divisible")
+bad(AR + "code_transformer", "grid", ValueError, lambda: _ar.code_transformer(4, grid=(7, 0)),
+    "rows, cols")
+bad(AR + "code_transformer", "dropout", ValueError,
+    lambda: _ar.code_transformer(4, dropout=1.0), label="dropout")
+bad(AR + "prior_inputs", "codes", ValueError, lambda: _ar.prior_inputs(zeros((2, 4), int), 4),
+    "shape")
+bad(AR + "prior_inputs", "codes", ValueError, lambda: _ar.prior_inputs(full((1, 2, 2), 9), 4),
+    r"\[0, 4\)", label="range")
+bad(AR + "code_nll", "model", TypeError, lambda: _ar.code_nll("prior", zeros((1, 2, 2), int)))
+bad(AR + "code_nll", "codes", ValueError,
+    lambda: _ar.code_nll(_small_prior(), full((1, 2, 2), 4)), r"\[0, 4\)", label="range")
+bad(AR + "sample_codes", "temperature", ValueError,
+    lambda: _ar.sample_codes(_small_prior(), 2, temperature=0.0))
+bad(AR + "sample_codes", "num", ValueError, lambda: _ar.sample_codes(_small_prior(), 0))
+bad(AR + "sample_codes", "model", ValueError,
+    lambda: _ar.sample_codes(keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)]), 2),
+    "GridPositionEmbedding", label="not a prior")
+
+# ------------------------------- attention, Transformer blocks, the small BERT and its baseline
+
+from kexue.layers import attention as _att  # noqa: E402
+from kexue.models import baselines as _baselines  # noqa: E402
+from kexue.models import bert as _bert  # noqa: E402
+
+AT = "kexue.layers.attention."
+BE = "kexue.models.bert."
+_Q = zeros((2, 2, 6, 4), F)  # (batch, heads, n, d_k)
+_XA = zeros((2, 6, 8), F)
+_BV = _bert.BertVocab(["a", "b", "c"])
+_BC = _bert.BertConfig(vocab_size=len(_BV), width=8, layers=1, heads=2, ffn_dim=8,
+                       max_positions=6)
+
+bad(AT + "attention_mask", "key_mask", ValueError, lambda: _att.attention_mask(zeros((2, 3, 4))),
+    "shape")
+bad(AT + "attention_mask", "causal", TypeError, lambda: _att.attention_mask(None, causal="yes"))
+bad(AT + "scaled_dot_product_attention", "key_mask", ValueError,
+    lambda: _att.scaled_dot_product_attention(_Q, _Q, _Q, key_mask=zeros((2, 5), bool)),
+    r"shape \(batch=2, m=6\)", label="mask shape mismatch")
+bad(AT + "scaled_dot_product_attention", "q", TypeError,
+    lambda: _att.scaled_dot_product_attention(zeros((2, 2, 6, 4), "int32"), _Q, _Q))
+bad(AT + "sinusoidal_positions", "dim", ValueError, lambda: _att.sinusoidal_positions(4, 5),
+    "even")
+bad(AT + "sinusoidal_shift_matrix", "shift", TypeError,
+    lambda: _att.sinusoidal_shift_matrix(1.5, 4))
+bad(AT + "SinusoidalPositionEmbedding", "merge", ValueError,
+    lambda: _att.SinusoidalPositionEmbedding("mul"), "one of")
+bad(AT + "SinusoidalPositionEmbedding", "dim", ValueError,
+    lambda: _att.SinusoidalPositionEmbedding("concat"), label="concat without dim")
+bad(AT + "PositionEmbedding", "inputs", ValueError,
+    lambda: _att.PositionEmbedding(4)(_XA), "max_len=4", label="too long")
+bad(AT + "PositionEmbedding", "max_len", ValueError, lambda: _att.PositionEmbedding(0))
+bad(AT + "MultiHeadSelfAttention", "heads", ValueError,
+    lambda: _att.MultiHeadSelfAttention(0, 4))
+bad(AT + "MultiHeadSelfAttention", "key_mask", ValueError,
+    lambda: _att.MultiHeadSelfAttention(2, 4)(_XA, key_mask=zeros((2, 5), bool)), "shape",
+    label="mask shape mismatch")
+bad(AT + "SynthesizerAttention", "kind", ValueError,
+    lambda: _att.SynthesizerAttention("conv", 6, 2, 4), "one of")
+bad(AT + "SynthesizerAttention", "factors", ValueError,
+    lambda: _att.SynthesizerAttention("factorized_dense", 6, 2, 4, factors=(2, 2)), "a \\* b")
+bad(AT + "SynthesizerAttention", "context", ValueError,
+    lambda: _att.SynthesizerAttention("random", 6, 2, 4)(_XA, context=_XA + 1.0),
+    "self-attention", label="cross-attention")
+bad(AT + "TransformerBlock", "attention", TypeError,
+    lambda: _att.TransformerBlock(2, 4, 8, attention="dot"))
+bad(AT + "TransformerBlock", "attention", ValueError,
+    lambda: _att.TransformerBlock(3, 3, 8, attention=_att.MultiHeadSelfAttention(
+        3, 3, output_projection=False))(_XA), "heads \\* value_size", label="heads vs width")
+
+bad(BE + "BertConfig", "heads", ValueError,
+    lambda: _bert.BertConfig(vocab_size=50, width=8, heads=3), "divide",
+    label="head size does not divide the width")
+bad(BE + "BertConfig", "activation", ValueError,
+    lambda: _bert.BertConfig(vocab_size=50, activation="tanh"), "one of")
+bad(BE + "BertVocab", "chars", TypeError, lambda: _bert.BertVocab("abc"))
+bad(BE + "BertVocab", "path", ValueError,
+    lambda: _bert.BertVocab.load(__file__),
+    "vocabulary file", label="load")
+bad(BE + "build_vocab", "min_count", ValueError, lambda: _bert.build_vocab(["ab"], min_count=0))
+bad(BE + "pack_sequences", "seq_len", ValueError, lambda: _bert.pack_sequences(_BV, ["ab"], 2))
+bad(BE + "pack_sequences", "vocab", TypeError, lambda: _bert.pack_sequences(vocab(), ["ab"], 8))
+bad(BE + "classification_inputs", "texts2", ValueError,
+    lambda: _bert.classification_inputs(_BV, ["ab"], ["a", "b"]), "one text per text")
+bad(BE + "classification_inputs", "texts", ValueError,
+    lambda: _bert.classification_inputs(_BV, "ab"))
+bad(BE + "mask_tokens", "token_ids", ValueError,
+    lambda: _bert.mask_tokens(array([[2, 9, 3]]), 8, np.random.default_rng(0)), r"\[0, 8\)")
+bad(BE + "mask_tokens", "rng", TypeError, lambda: _bert.mask_tokens(array([[2, 5, 3]]), 8, 0))
+bad(BE + "mask_tokens", "rate", ValueError,
+    lambda: _bert.mask_tokens(array([[2, 5, 3]]), 8, np.random.default_rng(0), rate=0.0))
+bad(BE + "BertEmbedding", "config", TypeError, lambda: _bert.BertEmbedding("config"))
+bad(BE + "MLMHead", "embedding", TypeError, lambda: _bert.MLMHead(_BC, "token embedding"))
+bad(BE + "BertModel", "config", ValueError,
+    lambda: _bert.BertModel({"vocab_size": 50, "wdth": 8}), "unknown fields")
+bad(BE + "BertModel", "token_ids", ValueError,
+    lambda: _bert.BertModel(_BC)(zeros((1, 9), "int32")), "max_positions=6", label="too long")
+bad(BE + "BertModel", "token_ids", TypeError,
+    lambda: _bert.BertModel(_BC)(zeros((1, 4), F)), label="float ids")
+bad(BE + "ClsHead", "num_classes", ValueError, lambda: _bert.ClsHead(1))
+bad(BE + "build_classifier", "bert", TypeError, lambda: _bert.build_classifier("bert", 2))
+bad(BE + "masked_accuracy", "model", TypeError,
+    lambda: _bert.masked_accuracy(seq_model(), zeros((2, 4), "int32")))
+bad(BE + "pretrain", "vocab", ValueError,
+    lambda: _bert.pretrain(_bert.BertConfig(vocab_size=50), _BV, ["ab"], 1), "but")
+bad(BE + "pretrain", "steps", ValueError, lambda: _bert.pretrain(_BC, _BV, ["ab"], 0))
+bad(BE + "fine_tune", "x", TypeError, lambda: _bert.fine_tune(functional(), zeros((2, 4)), [0, 1]))
+bad(BE + "fine_tune", "y", ValueError,
+    lambda: _bert.fine_tune(functional(), {"token_ids": zeros((2, 4))}, [0, 1, 1]), "shape")
+bad(BE + "PretrainSpec", "heads", ValueError,
+    lambda: _bert.PretrainSpec(config={"width": 8, "heads": 3}), "divide")
+bad(BE + "PretrainSpec", "config", TypeError,
+    lambda: _bert.PretrainSpec(config={"vocab_size": 9}), label="vocab_size given")
+bad(BE + "provenance_hashes", "spec", TypeError, lambda: _bert.provenance_hashes("small-bert"))
+bad(BE + "write_checkpoint", "spec", TypeError,
+    lambda: _bert.write_checkpoint("/nonexistent", "x", {}, _BV, None))
+bad(BE + "read_record", "name", TypeError, lambda: _bert.read_record(3))
+bad(BE + "check_checkpoint", "name", ValueError, lambda: _bert.check_checkpoint("huge-bert"),
+    "one of")
+bad(BE + "load_pretrained", "name", ValueError, lambda: _bert.load_pretrained("huge-bert"),
+    "one of")
+bad(BE + "load_or_train", "name", ValueError, lambda: _bert.load_or_train("huge-bert"), "one of")
+bad("kexue.models.baselines.bag_of_characters", "vocab_size", ValueError,
+    lambda: _baselines.bag_of_characters(1, 3))
+NO_BAD_INPUT[BE + "clue_pretraining_texts"] = "takes no arguments"
+NO_BAD_INPUT[BE + "PretrainResult"] = "a plain record that pretrain fills"
+NO_BAD_INPUT[BE + "CheckpointError"] = "an exception class: any message is valid"
+NO_BAD_INPUT[BE + "main"] = "the command line: argparse reports bad arguments and exits"
+
+# ------------------------------- kexue.generative.vae and kexue.regularizers (NVAE), BN recalibration
+
+from kexue import regularizers as _reg  # noqa: E402
+from kexue.generative import vae as _vae  # noqa: E402
+
+VA = "kexue.generative.vae."
+RG = "kexue.regularizers."
+_HV_CACHE = []
+
+
+def _hv():
+    """One tiny HierarchicalVAE, built once for the cases that call its methods."""
+    if not _HV_CACHE:
+        _HV_CACHE.append(_vae.HierarchicalVAE((8, 8, 1), scales=((2, 1, 2),), channels=4))
+    return _HV_CACHE[0]
+
+
+def _bn_model():
+    return keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization()])
+
+
+bad(VA + "gaussian_log_prob", "mean", ValueError,
+    lambda: _vae.gaussian_log_prob(zeros(3, F), zeros(4, F), zeros(3, F)), "shape")
+bad(VA + "bernoulli_log_prob", "logits", TypeError,
+    lambda: _vae.bernoulli_log_prob(zeros(3, F), "logits"))
+bad(VA + "gaussian_kl", "logvar2", ValueError,
+    lambda: _vae.gaussian_kl(zeros(2), zeros(2), zeros(2), array([0.0, nan])), "finite")
+bad(VA + "residual_normal_kl", "delta_logvar", TypeError,
+    lambda: _vae.residual_normal_kl(zeros(2, F), array([1, 2]), zeros(2, F)), "float")
+bad(VA + "linear_gaussian_chain", "std2", ValueError,
+    lambda: _vae.linear_gaussian_chain(0.0, 1.0, 0.5, 0.0, 0.0))
+bad(VA + "multivariate_gaussian_kl", "cov_q", ValueError,
+    lambda: _vae.multivariate_gaussian_kl(zeros(2), eye(2), zeros(2), -eye(2)), "definite")
+bad(VA + "multivariate_gaussian_kl", "mean_q", ValueError,
+    lambda: _vae.multivariate_gaussian_kl(zeros(2), eye(2), zeros(3), eye(2)), "shape",
+    label="mean shape")
+bad(VA + "chain_kl_terms", "prior", ValueError,
+    lambda: _vae.chain_kl_terms((0.0, 1.0, 0.5, 0.0, 1.0), (1.0, 2.0)), "tuple")
+bad(VA + "latent_count", "sizes", ValueError, lambda: _vae.latent_count([1, 2], [8], 4),
+    "match")
+bad(VA + "latent_count", "channels[0]", ValueError, lambda: _vae.latent_count([1], [8], 0),
+    label="channels")
+bad(VA + "SqueezeExcitation", "reduction", ValueError, lambda: _vae.SqueezeExcitation(0))
+bad(VA + "EncoderCell", "channels", TypeError, lambda: _vae.EncoderCell(2.5))
+bad(VA + "EncoderCell", "inputs", ValueError,
+    lambda: _vae.EncoderCell(4)(zeros((2, 4, 4, 3), F)), "shape", label="input channels")
+bad(VA + "DecoderCell", "expand", ValueError, lambda: _vae.DecoderCell(4, expand=0))
+bad(VA + "HierarchicalVAE", "scales", ValueError,
+    lambda: _vae.HierarchicalVAE((8, 8, 1), scales=((5, 1, 2),), channels=4), "halved")
+bad(VA + "HierarchicalVAE", "residual_posterior", TypeError,
+    lambda: _vae.HierarchicalVAE((8, 8, 1), scales=((2, 1, 2),), residual_posterior="yes"))
+bad(VA + "HierarchicalVAE", "x", ValueError, lambda: _hv().elbo(zeros((2, 4, 4, 1), F)),
+    "shape", label="elbo shape")
+bad(VA + "HierarchicalVAE", "k", ValueError,
+    lambda: _hv().iwae_bound(zeros((2, 8, 8, 1), F), k=0), label="iwae k")
+bad(VA + "HierarchicalVAE", "temperature", ValueError, lambda: _hv().sample(2, -1.0),
+    label="sample temperature")
+bad(VA + "BernoulliBatches", "images", ValueError,
+    lambda: _vae.BernoulliBatches(full((4, 3), 2.0, F)), r"\[0, 1\]")
+bad(RG + "spectral_norm_estimate", "kernel", ValueError,
+    lambda: _reg.spectral_norm_estimate(zeros(3, F)), "axes")
+bad(RG + "spectral_norm_estimate", "iterations", ValueError,
+    lambda: _reg.spectral_norm_estimate(eye(3, dtype=F), iterations=0))
+bad(RG + "SpectralPenalty", "strength", ValueError, lambda: _reg.SpectralPenalty(-1.0))
+bad(RG + "spectral_penalty", "model", TypeError, lambda: _reg.spectral_penalty("model"))
+bad("kexue.training.recalibrate_batchnorm", "model", ValueError,
+    lambda: training.recalibrate_batchnorm(seq_model(), [zeros((2, 4), F)]), "BatchNormalization")
+bad("kexue.training.recalibrate_batchnorm", "batches", TypeError,
+    lambda: training.recalibrate_batchnorm(_bn_model(), 3), label="batches type")
+bad("kexue.training.recalibrate_batchnorm", "batches", ValueError,
+    lambda: training.recalibrate_batchnorm(_bn_model(), []), "at least one", label="empty")

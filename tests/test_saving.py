@@ -659,3 +659,166 @@ def test_fgan_loss_round_trips(saved, tmp_path):
     assert again.gan_loss.get_config() == {"divergence": "squared_hellinger",
                                            "generator": "minimax", "swap": True}
     np.testing.assert_array_equal(gan.sample(5), again.sample(5))
+
+
+# ---- kexue.generative.quantization and autoregressive: VQ-VAE and its prior
+
+from kexue.generative import autoregressive as _ar  # noqa: E402
+from kexue.generative import quantization as _vq  # noqa: E402
+
+
+def vqvae_model(ema):
+    """book/generative/vq-vae.md: a small VQ-VAE (8×8 images, 2×2 code grid), Adam, trained
+    one batch; with ``ema`` the codebook moves by moving averages."""
+    enc = _vq.vq_encoder(code_dim=3, channels=4, res_blocks=1, input_shape=(8, 8, 1))
+    dec = _vq.vq_decoder(code_dim=3, channels=4, res_blocks=1, grid=(2, 2))
+    model = _vq.VQVAE(enc, dec, _vq.VectorQuantizer(5, beta=1.0, gamma=0.25, ema=ema))
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = RNG.random((8, 8, 8, 1)).astype("float32")
+    return model, x, x
+
+
+def code_prior_model():
+    """book/generative/vq-vae.md: the causal Transformer prior over a 2×3 code grid, Adam,
+    sparse cross-entropy on logits."""
+    model = _ar.code_transformer(5, grid=(2, 3), d_model=8, heads=2, layers=1)
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    inputs, targets = _ar.prior_inputs(RNG.integers(0, 5, size=(8, 2, 3)), 5)
+    return model, inputs, targets
+
+
+MODELS["vqvae"] = lambda: vqvae_model(False)
+MODELS["vqvae_ema"] = lambda: vqvae_model(True)
+MODELS["code_prior"] = code_prior_model
+
+
+def test_vqvae_and_prior_round_trip(saved, tmp_path):
+    _assert_round_trip(saved, "vqvae", "kexue>VQVAE")
+    _assert_round_trip(saved, "vqvae_ema", "kexue>VectorQuantizer")
+    _assert_round_trip(saved, "code_prior", "kexue>GridPositionEmbedding")
+    model, x, _ = vqvae_model(True)
+    model.train_on_batch(x)
+    model.save(tmp_path / "vqvae.keras")
+    again = keras.saving.load_model(tmp_path / "vqvae.keras")
+    q = again.quantizer
+    assert (q.num_codes, q.ema, q.beta, q.gamma) == (5, True, 1.0, 0.25)
+    for a, b in zip(model.quantizer.weights, q.weights):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+    np.testing.assert_array_equal(model.encode(x), again.encode(x))
+
+
+# ------------------------------------ kexue.layers.attention and kexue.models.bert: Transformers
+
+from kexue.layers import (  # noqa: E402
+    MultiHeadSelfAttention,
+    PositionEmbedding,
+    SinusoidalPositionEmbedding,
+    SynthesizerAttention,
+    TransformerBlock,
+)
+from kexue.models import bert as _bert  # noqa: E402
+
+
+def attention_classifier_model():
+    """book/transformers/attention.md and synthesizer.md: position embeddings, a multi-head
+    layer and a block with a mixed Synthesizer, mean-pooled to a sigmoid, Adam."""
+    inp = keras.Input((T,), dtype="int32", name="ids")
+    h = keras.layers.Embedding(VOCAB, 8, name="embedding")(inp)
+    h = SinusoidalPositionEmbedding(name="sincos")(h)
+    h = PositionEmbedding(T, name="learned_positions")(h)
+    h = MultiHeadSelfAttention(2, 4, name="mhsa")(h)
+    h = TransformerBlock(2, 4, 16, attention=SynthesizerAttention("mix", T, 2, 4, name="synth"),
+                         name="block")(h)
+    out = keras.layers.Dense(1, activation="sigmoid", name="out")(
+        keras.layers.GlobalAveragePooling1D(name="mean")(h))
+    model = keras.Model(inp, out)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="binary_crossentropy")
+    x = RNG.integers(1, VOCAB, (8, T))
+    return model, x, RNG.integers(0, 2, (8, 1)).astype("float32")
+
+
+def _tiny_bert(**kw):
+    return _bert.BertModel(_bert.BertConfig(vocab_size=VOCAB, width=8, layers=2, heads=2,
+                                            ffn_dim=16, max_positions=T, dropout=0.0, **kw))
+
+
+def bert_mlm_model():
+    """book/transformers/attention.md: the small BERT compiled for MLM (logits at the masked
+    positions, the pre-training loss), ALBERT-style shared blocks and factorised embedding."""
+    model = _tiny_bert(shared_blocks=True, embedding_dim=4)
+    model.compile(optimizer=_bert._optimizer(1e-3, 10, 2), loss=_bert._mlm_loss())
+    batch = _bert.mask_tokens(RNG.integers(5, VOCAB, (8, T)), VOCAB, np.random.default_rng(0))
+    x = {"token_ids": batch["token_ids"], "mlm_positions": batch["mlm_positions"]}
+    return model, x, batch["mlm_labels"]
+
+
+def bert_classifier_model():
+    """book/transformers/attention.md: a sentence-pair classifier on the small BERT's [CLS]."""
+    model = _bert.build_classifier(_tiny_bert(), 3)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    x = {"token_ids": RNG.integers(1, VOCAB, (8, T)).astype("int32"),
+         "segment_ids": np.repeat([[0, 0, 0, 1, 1, 1]], 8, axis=0).astype("int32")}
+    return model, x, RNG.integers(0, 3, 8)
+
+
+MODELS["attention_classifier"] = attention_classifier_model
+MODELS["bert_mlm"] = bert_mlm_model
+MODELS["bert_classifier"] = bert_classifier_model
+
+
+def test_transformer_models_round_trip(saved):
+    for name in ("kexue>MultiHeadSelfAttention", "kexue>SynthesizerAttention",
+                 "kexue>TransformerBlock", "kexue>SinusoidalPositionEmbedding",
+                 "kexue>PositionEmbedding"):
+        _assert_round_trip(saved, "attention_classifier", name)
+    _assert_round_trip(saved, "bert_mlm", "kexue>BertModel")
+    _assert_round_trip(saved, "bert_classifier", "kexue>ClsHead")
+
+
+# ------------------------------------ kexue.generative.vae: the hierarchical VAE and its cells
+
+from kexue.generative import vae as _vae  # noqa: E402
+from kexue.regularizers import SpectralPenalty  # noqa: E402
+
+
+def hierarchical_vae_model():
+    """book/generative/nvae.md: HierarchicalVAE (two scales, residual posterior, KL warm-up,
+    spectral penalty), Adamax, fitted on binary images (targets are not used)."""
+    model = _vae.HierarchicalVAE((8, 8, 1), scales=((2, 1, 2), (4, 1, 2)), channels=4,
+                                 kl_warmup_steps=5, spectral_strength=1e-3, seed=0)
+    model.compile(optimizer=keras.optimizers.Adamax(2e-3))
+    x = (RNG.random((8, 8, 8, 1)) < 0.5).astype("float32")
+    return model, x, x
+
+
+def vae_cells_model():
+    """The NVAE cells and squeeze-excitation in a functional model, with the spectral penalty
+    as a kernel regularizer, Adam, MSE."""
+    inp = keras.Input((4, 4, 4))
+    h = _vae.EncoderCell(4, kernel_regularizer=SpectralPenalty(1e-3), name="enc")(inp)
+    h = _vae.SqueezeExcitation(2, name="se")(_vae.DecoderCell(4, name="dec")(h))
+    model = keras.Model(inp, keras.layers.Conv2D(1, 1)(h))
+    model.compile(optimizer="adam", loss="mse")
+    return model, RNG.normal(size=(8, 4, 4, 4)).astype("float32"), RNG.normal(
+        size=(8, 4, 4, 1)).astype("float32")
+
+
+MODELS["hierarchical_vae"] = hierarchical_vae_model
+MODELS["vae_cells"] = vae_cells_model
+
+
+def test_hierarchical_vae_round_trips(saved, tmp_path):
+    _assert_round_trip(saved, "hierarchical_vae", "kexue>HierarchicalVAE")
+    for name in ("kexue>EncoderCell", "kexue>DecoderCell", "kexue>SqueezeExcitation",
+                 "kexue>SpectralPenalty"):
+        _assert_round_trip(saved, "vae_cells", name)
+    model, x, _ = hierarchical_vae_model()
+    model.fit(x, batch_size=4, epochs=1, verbose=0)
+    model.save(tmp_path / "hvae.keras")
+    again = keras.saving.load_model(tmp_path / "hvae.keras")
+    assert again.get_config() == model.get_config()
+    assert float(again.train_steps.numpy()) == 2.0                    # the warm-up resumes
+    np.testing.assert_array_equal(again.sample(3, 0.7, seed=1), model.sample(3, 0.7, seed=1))
+    np.testing.assert_array_equal(again.elbo(x, seed=2), model.elbo(x, seed=2))

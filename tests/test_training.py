@@ -888,3 +888,44 @@ def test_adversarial_model_keras_round_trip(tmp_path):
     np.testing.assert_allclose(np.asarray(loaded.predict(ADV_X, verbose=0)),
                                np.asarray(model(ADV_X)), rtol=1e-12)
     assert int(loaded.optimizer.iterations) == 1
+
+
+# ---- batch-norm recalibration
+
+
+def test_recalibrate_batchnorm_sets_the_average_of_batch_statistics():
+    from kexue.training import recalibrate_batchnorm
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((3,))
+    dense = keras.layers.Dense(4)
+    first, second = keras.layers.BatchNormalization(), keras.layers.BatchNormalization()
+    model = keras.Model(inp, second(dense(first(inp))))
+    unused = keras.layers.BatchNormalization()
+    unused.build((None, 3))
+    holder = keras.Sequential([keras.Input((3,)), unused])
+    batches = [RNG.normal(loc=i, size=(16, 3)).astype("float32") for i in range(3)]
+    momenta = [first.momentum, second.momentum]
+    seen = recalibrate_batchnorm(model, batches)
+    assert sorted(seen.values()) == [3, 3]
+    assert [first.momentum, second.momentum] == momenta
+    np.testing.assert_allclose(np.asarray(first.moving_mean),
+                               np.mean([b.mean(0) for b in batches], 0), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(first.moving_variance),
+                               np.mean([b.var(0) for b in batches], 0), atol=1e-5)
+    w, bias = (np.asarray(v) for v in dense.get_weights())
+    gamma, beta = np.asarray(first.gamma), np.asarray(first.beta)
+    inner = [((b - b.mean(0)) / np.sqrt(b.var(0) + first.epsilon) * gamma + beta) @ w + bias
+             for b in batches]
+    np.testing.assert_allclose(np.asarray(second.moving_mean),
+                               np.mean([h.mean(0) for h in inner], 0), atol=1e-5)
+    # a layer the call never reaches keeps its statistics; momenta are restored after errors
+    recalibrate_batchnorm(holder, batches[:1], call=lambda b: None)
+    np.testing.assert_array_equal(np.asarray(unused.moving_mean), np.zeros(3))
+
+    def failing(b):
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        recalibrate_batchnorm(model, batches, call=failing)
+    assert [first.momentum, second.momentum] == momenta and "call" not in vars(first)

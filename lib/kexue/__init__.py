@@ -28,7 +28,12 @@ are organised by domain, the way Keras itself is:
 - :mod:`kexue.mechanics`: ropes in a rotating frame (the skipping rope) and the RopeChain model;
 - :mod:`kexue.geometry`: ellipses by arc length, two sheets glued, and the IsometricRim model;
 - :mod:`kexue.generative`: GANs (f-divergences, one-loss training), denoisers and Langevin
-  sampling, and the shared scores of generated samples.
+  sampling, vector-quantised and hierarchical VAEs, and the shared scores of generated samples;
+- :mod:`kexue.regularizers`: weight penalties: the spectral norm of a kernel by power iteration
+  and the spectral penalty (a Keras regularizer);
+- :mod:`kexue.models`: whole networks several chapters share: the small BERT (configuration,
+  embedding, blocks, tied MLM head, masking, pre-training, the committed checkpoint) and the
+  bag-of-characters baseline.
 
 Every submodule is reachable as an attribute after ``import kexue`` alone (``kexue.layers``),
 imported on first use. ``import kexue`` itself imports neither Keras nor TensorFlow, yet a model
@@ -54,7 +59,8 @@ SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
 
 SERIALIZABLE_MODULES = ("kexue.activations", "kexue.capsules", "kexue.geometry", "kexue.layers",
                         "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training",
-                        "kexue.seq2seq", "kexue.generative")
+                        "kexue.seq2seq", "kexue.generative", "kexue.models.bert",
+                        "kexue.regularizers")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 

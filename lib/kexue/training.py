@@ -1843,3 +1843,96 @@ def embedding_attack(model, embedding, x, y, loss, epsilon, norm="l2", batch_siz
         attacked.append(ops.convert_to_numpy(out_adv))
         norms.append(ops.convert_to_numpy(ops.sqrt(_sq_norm(grads, per_example=True))))
     return EmbeddingAttack(np.concatenate(clean), np.concatenate(attacked), np.concatenate(norms))
+
+
+# ---- batch-norm recalibration
+
+
+def recalibrate_batchnorm(model, batches, call=None):
+    """Set every batch-norm layer's moving statistics to the average of its batch statistics.
+
+    For each element ``b`` of ``batches``, runs ``call(b)`` (default ``model(b,
+    training=True)``) eagerly with every ``BatchNormalization`` layer of ``model`` in training
+    mode and its momentum set to 0, so that after the call each layer that ran holds the mean
+    and variance of its input over that batch; these are averaged over the batches, and the
+    averages become the layers' ``moving_mean`` and ``moving_variance``. Layers that ``call``
+    never reaches keep their statistics; momenta are restored even if ``call`` fails.
+
+    NVAE does this before sampling: the statistics accumulated in training come from
+    activations driven by the encoder's posterior samples, those at generation time from prior
+    samples (at a temperature), and they differ.
+
+    Args:
+        model: a Keras layer or model holding ``BatchNormalization`` layers (nested ones
+            included).
+        batches: an iterable of at least one element passed to ``call``.
+        call: a callable ``call(b)`` that runs the part of ``model`` to recalibrate in
+            training mode; default ``lambda b: model(b, training=True)``.
+
+    Returns:
+        ``{layer path: number of batches it saw}`` for the layers recalibrated (the path of
+        the layer's variables, e.g. ``"hierarchical_vae/dec_1/bn1"``).
+
+    Used in: book/generative/nvae.md
+    """
+    import numpy as np
+
+    from kexue._checks import ArgumentTypeError
+
+    check_instance(model, "model", keras.layers.Layer, "a Keras layer or model")
+    if call is None:
+        def call(b):
+            return model(b, training=True)
+    check_callable(call, "call")
+    layers = [layer for layer in model._flatten_layers(include_self=True)
+              if isinstance(layer, keras.layers.BatchNormalization)]
+    if not layers:
+        raise ValueError(f"model must hold at least one BatchNormalization layer, got "
+                         f"{describe(model)} with none.")
+    if isinstance(batches, (str, bytes)) or not hasattr(batches, "__iter__"):
+        raise ArgumentTypeError(f"batches must be an iterable of batches, got "
+                                f"{describe(batches)}.")
+    momenta = [layer.momentum for layer in layers]
+    ran = set()
+    sums = {id(layer): [0.0, 0.0, 0] for layer in layers}
+
+    def flagged(layer):
+        original = layer.call
+
+        def wrapper(*args, **kwargs):
+            ran.add(id(layer))
+            return original(*args, **kwargs)
+        return wrapper
+
+    try:
+        for layer in layers:
+            layer.momentum = 0.0
+            object.__setattr__(layer, "call", flagged(layer))
+        count = 0
+        for batch in batches:
+            ran.clear()
+            call(batch)
+            count += 1
+            for layer in layers:
+                if id(layer) in ran:
+                    entry = sums[id(layer)]
+                    entry[0] = entry[0] + ops.convert_to_numpy(layer.moving_mean).astype(
+                        np.float64)
+                    entry[1] = entry[1] + ops.convert_to_numpy(layer.moving_variance).astype(
+                        np.float64)
+                    entry[2] += 1
+    finally:
+        for layer, momentum in zip(layers, momenta):
+            layer.momentum = momentum
+            if "call" in vars(layer):
+                object.__delattr__(layer, "call")
+    if count == 0:
+        raise ValueError("batches must hold at least one batch, got an empty iterable.")
+    seen = {}
+    for layer in layers:
+        mean_sum, var_sum, n = sums[id(layer)]
+        if n:
+            layer.moving_mean.assign(mean_sum / n)
+            layer.moving_variance.assign(var_sum / n)
+            seen[layer.moving_mean.path.rsplit("/", 1)[0]] = n
+    return seen

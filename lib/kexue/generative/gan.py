@@ -187,6 +187,26 @@ class _Recorder(keras.callbacks.Callback):
                 self._prev[key] = mean
 
 
+def run_stateless(model, tv, ntv, fn, mv=None):
+    """Run ``fn`` with ``model``'s variables (and its metrics') set to the given values, as a
+    JAX train step must; returns ``(fn's output, new non-trainable values, new metric values)``.
+
+    ``tv`` / ``ntv`` / ``mv``: values of ``model.trainable_variables`` /
+    ``non_trainable_variables`` / ``metrics_variables``, in that order (``mv`` optional).
+    Shared by the models of this package with a hand-written JAX ``train_step``.
+    """
+    mapping = list(zip(model.trainable_variables, tv)) + list(
+        zip(model.non_trainable_variables, ntv))
+    if mv is not None:
+        mapping += list(zip(model.metrics_variables, mv))
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        out = fn()
+    new_ntv = [scope.get_current_value(v) for v in model.non_trainable_variables]
+    new_mv = None if mv is None else [scope.get_current_value(v)
+                                      for v in model.metrics_variables]
+    return out, new_ntv, new_mv
+
+
 @keras.saving.register_keras_serializable(package="kexue")
 class GAN(keras.Model):
     """A generator and a discriminator trained by ``fit`` on an array of real samples.
@@ -430,18 +450,7 @@ class GAN(keras.Model):
         return [i for i, v in enumerate(variables) if id(v) in ids]
 
     def _stateless(self, tv, ntv, fn, mv=None):
-        """Run ``fn`` with the model's variables (and metrics') set to the given values;
-        returns ``(fn's output, new non-trainable values, new metric values)``."""
-        mapping = list(zip(self.trainable_variables, tv)) + list(
-            zip(self.non_trainable_variables, ntv))
-        if mv is not None:
-            mapping += list(zip(self.metrics_variables, mv))
-        with keras.StatelessScope(state_mapping=mapping) as scope:
-            out = fn()
-        new_ntv = [scope.get_current_value(v) for v in self.non_trainable_variables]
-        new_mv = None if mv is None else [scope.get_current_value(v)
-                                          for v in self.metrics_variables]
-        return out, new_ntv, new_mv
+        return run_stateless(self, tv, ntv, fn, mv)
 
     def _logs(self, total, d, g):
         self.loss_tracker.update_state(total)

@@ -5,10 +5,23 @@ bidirectional RNN on padded sequences), :mod:`kexue.layers.core` (layers made of
 layers or of other layers' weights), :mod:`kexue.layers.reuse` (sub-models, cuts and
 rebuilt graphs of functional models), and the sequence-tagging heads with one interface:
 :mod:`kexue.layers.crf` (``SoftmaxTagger``, ``CRF``, Viterbi) and :mod:`kexue.layers.memm`
-(``MEMM``, Bi-MEMM), and :mod:`kexue.layers.recurrent` (recurrent cells for
-``keras.layers.RNN``). The layers and the most used functions are re-exported here.
+(``MEMM``, Bi-MEMM), :mod:`kexue.layers.recurrent` (recurrent cells for
+``keras.layers.RNN``), and :mod:`kexue.layers.attention` (multi-head and Synthesizer
+attention, position embeddings, the Transformer block). The layers and the most used
+functions are re-exported here.
 """
 
+from kexue.layers.attention import (
+    MultiHeadSelfAttention,
+    PositionEmbedding,
+    SinusoidalPositionEmbedding,
+    SynthesizerAttention,
+    TransformerBlock,
+    attention_mask,
+    scaled_dot_product_attention,
+    sinusoidal_positions,
+    sinusoidal_shift_matrix,
+)
 from kexue.layers.core import ClassCenters, TiedDense, TwoDense
 from kexue.layers.crf import CRF, SoftmaxTagger, TaggingLoss, viterbi_decode
 from kexue.layers.masking import (
@@ -59,4 +72,14 @@ __all__ = [
     "split_at",
     "very_negative",
     "viterbi_decode",
+    # attention and the Transformer block
+    "MultiHeadSelfAttention",
+    "PositionEmbedding",
+    "SinusoidalPositionEmbedding",
+    "SynthesizerAttention",
+    "TransformerBlock",
+    "attention_mask",
+    "scaled_dot_product_attention",
+    "sinusoidal_positions",
+    "sinusoidal_shift_matrix",
 ]

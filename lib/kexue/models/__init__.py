@@ -1,0 +1,21 @@
+"""Whole networks that several chapters share.
+
+- :mod:`kexue.models.bert`: the book's small BERT (a configuration, the embedding, the list of
+  Transformer blocks and the tied masked-language-model head, kept apart so that they can be
+  recombined), its character vocabulary from the CLUE training texts, MLM masking and
+  pre-training, fine-tuning for classification, and the committed, hash-checked checkpoint;
+- :mod:`kexue.models.baselines`: the bag-of-characters classifier that every Transformer
+  result is shown beside.
+
+Used in: the chapters of book/transformers/.
+"""
+
+import importlib
+
+_SUBMODULES = ("baselines", "bert")
+
+
+def __getattr__(name):  # imported on first use, so that `python -m kexue.models.bert` runs clean
+    if name in _SUBMODULES:
+        return importlib.import_module(f"kexue.models.{name}")
+    raise AttributeError(f"module 'kexue.models' has no attribute {name!r}")
