@@ -347,10 +347,8 @@ class VQVAE(keras.Model):
     """
 
     def __init__(self, encoder, decoder, quantizer, **kwargs):
-        backend = keras.backend.backend()
-        if backend not in VQ_BACKENDS:
-            raise NotImplementedError(f"VQVAE supports the Keras backends {VQ_BACKENDS}; the "
-                                      f"current backend is {backend!r}.")
+        _checks.check_backend("VQVAE", VQ_BACKENDS,
+                              "its train_step differentiates with tf.GradientTape or jax.grad")
         _checks.check_instance(encoder, "encoder", keras.layers.Layer, "a Keras model or layer")
         _checks.check_instance(decoder, "decoder", keras.layers.Layer, "a Keras model or layer")
         _checks.check_instance(quantizer, "quantizer", VectorQuantizer, "a VectorQuantizer")

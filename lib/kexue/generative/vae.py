@@ -31,6 +31,7 @@ from keras import ops
 from kexue._checks import (
     as_array,
     as_float_tensor,
+    check_backend,
     check_bool,
     check_finite,
     check_int,
@@ -476,10 +477,7 @@ class HierarchicalVAE(keras.Model):
     def __init__(self, img_shape=(28, 28, 1), scales=((7, 2, 4), (14, 2, 4)), channels=16,
                  residual_posterior=True, kl_warmup_steps=0, kl_min=1e-4,
                  spectral_strength=0.0, seed=None, **kwargs):
-        backend = keras.backend.backend()
-        if backend not in VAE_BACKENDS:
-            raise NotImplementedError(f"HierarchicalVAE supports the Keras backends "
-                                      f"{VAE_BACKENDS}; the current backend is {backend!r}.")
+        check_backend("HierarchicalVAE", VAE_BACKENDS)
         if not isinstance(img_shape, (list, tuple)) or len(img_shape) != 3:
             raise ValueError(f"img_shape must be (height, width, channels), got "
                              f"{describe(img_shape)}.")
