@@ -2102,6 +2102,10 @@ bad(BE + "masked_accuracy", "model", TypeError,
 bad(BE + "pretrain", "vocab", ValueError,
     lambda: _bert.pretrain(_bert.BertConfig(vocab_size=50), _BV, ["ab"], 1), "but")
 bad(BE + "pretrain", "steps", ValueError, lambda: _bert.pretrain(_BC, _BV, ["ab"], 0))
+bad(BE + "pretrain", "init", ValueError,
+    lambda: _bert.pretrain(_BC, _BV, ["ab"], 1, init=_bert.BertModel(
+        _bert.BertConfig.from_dict({**_BC.to_dict(), "layers": _BC.layers + 1}))), "configuration")
+bad(BE + "pretrain", "init", TypeError, lambda: _bert.pretrain(_BC, _BV, ["ab"], 1, init="m"))
 bad(BE + "fine_tune", "x", TypeError, lambda: _bert.fine_tune(functional(), zeros((2, 4)), [0, 1]))
 bad(BE + "fine_tune", "y", ValueError,
     lambda: _bert.fine_tune(functional(), {"token_ids": zeros((2, 4))}, [0, 1, 1]), "shape")

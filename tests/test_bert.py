@@ -216,6 +216,20 @@ def test_pretraining_steps_write_a_loadable_checkpoint(checkpoint):
     np.testing.assert_allclose(np_(model(ids)), np_(result.model(ids)), atol=1e-6)
 
 
+def test_pretraining_from_init_continues_that_model_and_leaves_it_unchanged(checkpoint):
+    _, vocab, result, _ = checkpoint
+    before = [np_(w).copy() for w in result.model.weights]
+    config = result.model.config
+    cont = bert.pretrain(config, vocab, TEXTS, 1, batch_size=4, learning_rate=1e-9,
+                         init=result.model)
+    for w0, w1, w2 in zip(before, result.model.weights, cont.model.weights):
+        np.testing.assert_array_equal(np_(w1), w0)  # init untouched
+        np.testing.assert_allclose(np_(w2), w0, atol=1e-6)  # a 1e-9 step away from init
+    fresh = bert.pretrain(config, vocab, TEXTS, 1, batch_size=4, learning_rate=1e-9)
+    assert max(np.abs(np_(a) - np_(b)).max()
+               for a, b in zip(fresh.model.weights, result.model.weights)) > 1e-3
+
+
 def test_provenance_hash_changes_with_code_and_recipe(tmp_path, monkeypatch):
     base = bert.provenance_hashes(SPEC)
     assert bert.provenance_hashes(SPEC) == base

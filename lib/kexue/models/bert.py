@@ -633,8 +633,10 @@ class PretrainResult:
 
 
 def pretrain(config, vocab, texts, steps, batch_size=64, seq_len=None, learning_rate=1e-3,
-             warmup=None, held_out=0.02, seed=0, log_every=0):
-    """MLM pre-training of a fresh :class:`BertModel` for a fixed number of steps.
+             warmup=None, held_out=0.02, seed=0, log_every=0, init=None):
+    """MLM pre-training of a :class:`BertModel` for a fixed number of steps: a fresh one, or,
+    with ``init`` (a :class:`BertModel` of the same configuration), a copy of ``init`` trained
+    further (``init`` itself is left unchanged).
 
     The texts are shuffled with ``seed``; the first ``held_out`` fraction of them is kept out
     of training and packed apart; both sets are packed by :func:`pack_sequences` into
@@ -665,6 +667,11 @@ def pretrain(config, vocab, texts, steps, batch_size=64, seq_len=None, learning_
     held_out = check_real(held_out, "held_out", 0.0, 1.0, high_open=True)
     seed = check_int(seed, "seed", minimum=0)
     log_every = check_int(log_every, "log_every", minimum=0)
+    if init is not None:
+        check_instance(init, "init", BertModel, "a kexue.models.bert.BertModel")
+        if init.config != config:
+            raise ValueError(f"init must have the configuration being trained, {config}, got "
+                             f"{init.config}.")
 
     # Seeded (Python, NumPy, Keras), without TensorFlow's op determinism, which would turn off
     # the XLA compilation of the train step (a large share of the speed on CPU).
@@ -677,6 +684,8 @@ def pretrain(config, vocab, texts, steps, batch_size=64, seq_len=None, learning_
     train_seqs = pack_sequences(vocab, [texts[i] for i in order[n_held:]], seq_len)
 
     model = BertModel(config)
+    if init is not None:
+        model.set_weights(init.get_weights())
     model.compile(optimizer=_optimizer(learning_rate, steps, warmup), loss=_mlm_loss())
     losses, first, t0 = [], 0.0, time.perf_counter()
     for step in range(steps):
