@@ -287,6 +287,14 @@ def test_corrupt_or_stale_checkpoints_are_never_used(checkpoint, tmp_path, monke
     assert any("sha256" in str(w.message) for w in caught)
 
 
+def test_a_committed_checkpoint_needs_its_registered_sha256(monkeypatch):
+    if not (PRETRAINED_DIR / "small-bert" / "provenance.json").exists():
+        pytest.skip("no committed checkpoint yet")
+    monkeypatch.setitem(bert.REGISTERED_SHA256, "small-bert", "0" * 64)
+    with pytest.raises(CheckpointError, match="REGISTERED_SHA256.*make pretrained"):
+        bert.load_pretrained("small-bert")
+
+
 def test_committed_checkpoint_matches_the_code():
     """Fails, naming `make pretrained`, when a committed checkpoint is no longer what the
     current code, recipe and data would make."""
@@ -299,6 +307,7 @@ def test_committed_checkpoint_matches_the_code():
             pytest.fail(f"{err} (run `make pretrained` and commit "
                         f"lib/kexue/models/pretrained/{name}/)")
         record = bert.read_record(name)
+        assert record["weights_sha256"] == bert.REGISTERED_SHA256[name]
         assert (PRETRAINED_DIR / name / "model.weights.h5").stat().st_size <= 6e6
         assert record["config"]["max_positions"] == PRETRAINED[name].config["max_positions"]
 

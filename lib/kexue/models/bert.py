@@ -792,6 +792,13 @@ PRETRAINED = {
 }
 """The committed checkpoints by name: the recipe each was trained with."""
 
+REGISTERED_SHA256 = {
+    "small-bert": "712b618a4e24fa44d7bdbaef65bcdb15c593122e5c7271e63b4540d50b375b13",
+}
+"""The sha256 of each committed checkpoint's weights, registered in the library as the data
+files are: the committed folder is used only when its record and its file carry this value
+(after `make pretrained`, the command prints the new value to put here)."""
+
 # The code that determines the weights (model, masking, data reading, training); an edit to
 # any of these invalidates the checkpoint, an edit elsewhere (docstrings, comments, other
 # modules) does not.
@@ -961,8 +968,16 @@ def check_checkpoint(name="small-bert", directory=None, spec=None) -> dict:
     Used in: book/transformers/attention.md
     """
     spec = _spec_for(name, spec)
+    committed = directory is None
     directory = Path(directory or PRETRAINED_DIR / name)
     record = read_record(name, directory)
+    registered = REGISTERED_SHA256.get(name) if committed else None
+    if registered is not None and record.get("weights_sha256") != registered:
+        raise CheckpointError(
+            f"checkpoint {name!r}: its record names weights with sha256 "
+            f"{str(record.get('weights_sha256'))[:16]}..., but the library registers "
+            f"{registered[:16]}... (kexue.models.bert.REGISTERED_SHA256); after `make "
+            f"pretrained`, register the new value there and commit both.")
     for file, key in (("model.weights.h5", "weights_sha256"), ("vocab.txt", "vocab_sha256")):
         path = directory / file
         if not path.exists():
@@ -1051,6 +1066,9 @@ def main(argv=None):
           f"final loss {np.mean(result.losses[-50:]):.3f}, held-out masked accuracy "
           f"{result.held_out_accuracy:.3f}; weights {record['weights_bytes'] / 1e6:.2f} MB, "
           f"sha256 {record['weights_sha256']}", flush=True)
+    if out == PRETRAINED_DIR / args.name:
+        print(f"Register it: REGISTERED_SHA256[{args.name!r}] = {record['weights_sha256']!r} in "
+              f"kexue/models/bert.py, and commit {out}.", flush=True)
     return record
 
 
