@@ -2106,6 +2106,9 @@ bad(BE + "pretrain", "init", ValueError,
     lambda: _bert.pretrain(_BC, _BV, ["ab"], 1, init=_bert.BertModel(
         _bert.BertConfig.from_dict({**_BC.to_dict(), "layers": _BC.layers + 1}))), "configuration")
 bad(BE + "pretrain", "init", TypeError, lambda: _bert.pretrain(_BC, _BV, ["ab"], 1, init="m"))
+bad(BE + "untie_blocks", "model", TypeError, lambda: _bert.untie_blocks("albert"))
+bad(BE + "untie_blocks", "model", ValueError, lambda: _bert.untie_blocks(_bert.BertModel(_BC)),
+    "shared_blocks", label="not shared")
 bad(BE + "fine_tune", "x", TypeError, lambda: _bert.fine_tune(functional(), zeros((2, 4)), [0, 1]))
 bad(BE + "fine_tune", "y", ValueError,
     lambda: _bert.fine_tune(functional(), {"token_ids": zeros((2, 4))}, [0, 1, 1]), "shape")

@@ -321,3 +321,44 @@ def test_fine_tune_takes_the_inputs_each_model_needs():
                              epochs=2, batch_size=12)
     assert set(history) >= {"loss", "accuracy", "val_accuracy"} and len(history["loss"]) == 2
     assert np.isfinite(history["loss"]).all()
+
+
+# ------------------------------------------------------------------ untying a shared block
+
+
+def test_untied_model_is_the_shared_model_at_step_zero():
+    shared = tiny(shared_blocks=True, embedding_dim=4, layers=2)
+    untied = bert.untie_blocks(shared)
+    assert not untied.config.shared_blocks and untied.blocks[0] is not untied.blocks[1]
+    block = sum(int(np.prod(w.shape)) for w in shared.block_layers[0].weights)
+    assert untied.count_params() == shared.count_params() + block
+    ids = bert.classification_inputs(VOCAB, TEXTS[:4], max_len=8)
+    x = {**ids, "mlm_positions": np.tile(np.arange(3, dtype="int32"), (4, 1))}
+    np.testing.assert_allclose(np_(untied(x)), np_(shared(x)), atol=1e-6)
+    with pytest.raises(ValueError, match="shared_blocks"):
+        bert.untie_blocks(untied)
+
+
+def test_shared_block_gradient_is_the_sum_of_the_untied_layers_gradients():
+    from gradients import model_grads
+
+    shared = tiny(shared_blocks=True, layers=2)
+    untied = bert.untie_blocks(shared)
+    ids = {"token_ids": bert.classification_inputs(VOCAB, TEXTS[:4], max_len=8)["token_ids"],
+           "mlm_positions": np.tile(np.arange(1, 5, dtype="int32"), (4, 1))}
+    target = np.random.default_rng(0).normal(size=(4, 4, len(VOCAB))).astype("float32")
+
+    def loss(y, pred):
+        return keras.ops.mean((pred - y) ** 2)
+
+    g_shared = {id(v): g for v, g in zip(shared.trainable_variables,
+                                         model_grads(shared, loss, ids, target))}
+    g_untied = {id(v): g for v, g in zip(untied.trainable_variables,
+                                         model_grads(untied, loss, ids, target))}
+    for j, v in enumerate(shared.block_layers[0].trainable_variables):
+        per_layer = [g_untied[id(blk.trainable_variables[j])] for blk in untied.block_layers]
+        np.testing.assert_allclose(sum(per_layer), g_shared[id(v)], rtol=1e-4, atol=1e-6)
+    # and outside the blocks, the two models' gradients are the same
+    emb = [g_untied[id(u)] for u in untied.embedding.trainable_variables]
+    for g, v in zip(emb, shared.embedding.trainable_variables):
+        np.testing.assert_allclose(g, g_shared[id(v)], rtol=1e-4, atol=1e-6)

@@ -572,6 +572,32 @@ def build_classifier(bert, num_classes, dropout=0.1, name="bert_classifier"):
     return keras.Model({"token_ids": ids, "segment_ids": seg}, logits, name=name)
 
 
+def untie_blocks(model) -> BertModel:
+    """A copy of a shared-block (ALBERT) :class:`BertModel` with the one block untied into
+    ``layers`` independent copies, each starting from the shared weights: at step 0 it computes
+    exactly the shared model's function, and from then on each layer trains on its own.
+    Embeddings, the final LayerNorm and the MLM head are copied; ``model`` is left unchanged.
+
+    ``(B, T)`` ids → the same outputs as ``model``; the parameter count grows by
+    ``(layers - 1)`` blocks, the computation not at all.
+
+    Used in: book/transformers/albert-unshared.md
+    """
+    check_instance(model, "model", BertModel, "a kexue.models.bert.BertModel")
+    if not model.config.shared_blocks:
+        raise ValueError(f"model must share one block across its layers (shared_blocks=True), "
+                         f"got a model with {model.config.layers} independent blocks.")
+    untied = BertModel(dataclasses.replace(model.config, shared_blocks=False))
+    untied.embedding.set_weights(model.embedding.get_weights())
+    shared = model.block_layers[0].get_weights()
+    for block in untied.block_layers:
+        block.set_weights(shared)
+    if model.final_norm is not None:
+        untied.final_norm.set_weights(model.final_norm.get_weights())
+    untied.mlm.set_weights(model.mlm.get_weights())
+    return untied
+
+
 # ------------------------------------------------------------------------- training
 
 
