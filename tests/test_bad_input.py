@@ -2203,3 +2203,77 @@ bad("kexue.training.recalibrate_batchnorm", "batches", TypeError,
     lambda: training.recalibrate_batchnorm(_bn_model(), 3), label="batches type")
 bad("kexue.training.recalibrate_batchnorm", "batches", ValueError,
     lambda: training.recalibrate_batchnorm(_bn_model(), []), "at least one", label="empty")
+
+# ------------------------------- kexue.models.encoders: Synthesizer encoder classifiers, retrieval
+
+from kexue.models import encoders as _enc  # noqa: E402
+
+EN = "kexue.models.encoders."
+bad(EN + "encoder_classifier", "heads", ValueError,
+    lambda: _enc.encoder_classifier("dot", 10, 2, 8, dim=10, heads=4), "divide")
+bad(EN + "encoder_classifier", "kind", ValueError,
+    lambda: _enc.encoder_classifier("linear", 10, 2, 8), "one of", label="kind")
+bad(EN + "encoder_classifier", "vocab_size", ValueError,
+    lambda: _enc.encoder_classifier("dot", (10, 1), 2, 8), "list", label="vocab_size")
+bad(EN + "encoder_classifier", "pooling", ValueError,
+    lambda: _enc.encoder_classifier("dot", 10, 2, 8, pooling="max"), "one of", label="pooling")
+bad(EN + "encoder_attention", "model", TypeError, lambda: _enc.encoder_attention("m", zeros(2)))
+bad(EN + "encoder_attention", "inputs", ValueError,
+    lambda: _enc.encoder_attention(_enc.encoder_classifier("dot", 10, 2, 8, dim=8, heads=2),
+                                   zeros(3, "int32")), "shape", label="inputs rank")
+bad(EN + "key_value_retrieval", "keys", ValueError,
+    lambda: _enc.key_value_retrieval(10, pairs=8, keys=4), "distinct")
+bad(EN + "key_value_retrieval", "num", ValueError, lambda: _enc.key_value_retrieval(0),
+    label="num")
+bad(EN + "SelectPosition", "index", TypeError, lambda: _enc.SelectPosition(1.5))
+bad(EN + "SelectPosition", "index", ValueError, lambda: _enc.SelectPosition(5)(X3), "got 5",
+    label="index range")
+
+# ------------------------------------------------ kexue.models.enlarge: width-k BERT enlargement
+
+from kexue.models import enlarge as _enlarge  # noqa: E402
+
+ENL = "kexue.models.enlarge."
+bad(ENL + "repeat_axes", "k", ValueError, lambda: _enlarge.repeat_axes(zeros(3), 0), ">= 1")
+bad(ENL + "repeat_axes", "axes", ValueError, lambda: _enlarge.repeat_axes(zeros((2, 3)), 2, (1, -1)),
+    "distinct", label="repeated axis")
+bad(ENL + "repeat_axes", "axes", TypeError, lambda: _enlarge.repeat_axes(zeros(3), 2, [0]),
+    label="list")
+bad(ENL + "repeat_axes", "layout", ValueError,
+    lambda: _enlarge.repeat_axes(zeros(3), 2, layout="spread"), "one of")
+bad(ENL + "repeat_axes", "array", TypeError, lambda: _enlarge.repeat_axes("abc", 2))
+bad(ENL + "enlarge_bert", "model", TypeError, lambda: _enlarge.enlarge_bert(seq_model(), 2),
+    "BertModel")
+bad(ENL + "enlarge_bert", "k", ValueError, lambda: _enlarge.enlarge_bert(_bert.BertModel(_BC), 0))
+bad(ENL + "enlarge_bert", "layout", ValueError,
+    lambda: _enlarge.enlarge_bert(_bert.BertModel(_BC), 2, layout="tiled"), "one of")
+bad(ENL + "enlarge_bert", "scale_epsilon", TypeError,
+    lambda: _enlarge.enlarge_bert(_bert.BertModel(_BC), 2, scale_epsilon="yes"))
+
+# ------------------------------------------ kexue.models.compression: module replacement (Theseus)
+
+from kexue.models import compression as _comp  # noqa: E402
+
+CO = "kexue.models.compression."
+_PRED = _bert.BertConfig.from_dict({**_BC.to_dict(), "layers": 2})
+
+
+def _theseus(**kw):
+    pred = _bert.BertModel(_PRED)
+    return _comp.TheseusModel(pred, _comp.first_layers(pred, 1), _bert.ClsHead(2), **kw)
+
+
+bad(CO + "first_layers", "model", TypeError, lambda: _comp.first_layers("bert", 1))
+bad(CO + "first_layers", "n", ValueError,
+    lambda: _comp.first_layers(_bert.BertModel(_PRED), 3), label="more layers")
+bad(CO + "TheseusModel", "successor", ValueError,
+    lambda: _comp.TheseusModel(_bert.BertModel(_PRED), _bert.BertModel(_BC).__class__(
+        _bert.BertConfig.from_dict({**_PRED.to_dict(), "layers": 3})), _bert.ClsHead(2)),
+    "divide", label="layers")
+bad(CO + "TheseusModel", "head", TypeError,
+    lambda: _comp.TheseusModel(_bert.BertModel(_PRED), _bert.BertModel(_BC), "head"))
+bad(CO + "TheseusModel", "replace_rate", ValueError, lambda: _theseus(replace_rate=1.5))
+bad(CO + "TheseusModel", "granularity", ValueError, lambda: _theseus(granularity="token"))
+bad(CO + "TheseusModel", "replaced", ValueError,
+    lambda: _theseus()(zeros((1, 4), "int32") + 1, training=True, replaced=[True, False]),
+    "shape", label="replaced shape")

@@ -822,3 +822,49 @@ def test_hierarchical_vae_round_trips(saved, tmp_path):
     assert float(again.train_steps.numpy()) == 2.0                    # the warm-up resumes
     np.testing.assert_array_equal(again.sample(3, 0.7, seed=1), model.sample(3, 0.7, seed=1))
     np.testing.assert_array_equal(again.elbo(x, seed=2), model.elbo(x, seed=2))
+
+
+# ------------------------------------ kexue.models.encoders: Synthesizer encoder classifiers
+
+from kexue.models import encoders as _encoders  # noqa: E402
+
+
+def retrieval_encoder_model():
+    """book/transformers/synthesizer.md: a two-stream factorised-dense encoder on the key–value
+    retrieval task, read out at the query (SelectPosition), Adam, sparse cross-entropy."""
+    task = _encoders.key_value_retrieval(8, pairs=5, keys=8, values=4, seed=0)
+    model = _encoders.encoder_classifier("factorized_dense", task["vocab_sizes"], 4, 6, dim=8,
+                                         heads=2, pooling="last", factors=(2, 3))
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, task["inputs"], task["labels"]
+
+
+MODELS["retrieval_encoder"] = retrieval_encoder_model
+
+
+def test_encoder_classifier_round_trips(saved):
+    for name in ("kexue>SelectPosition", "kexue>SynthesizerAttention", "kexue>TransformerBlock"):
+        _assert_round_trip(saved, "retrieval_encoder", name)
+
+
+# ------------------------------------ kexue.models.compression: module replacement (Theseus)
+
+from kexue.models import compression as _compression  # noqa: E402
+
+
+def theseus_model():
+    """book/transformers/bert-of-theseus.md: a 2-layer successor replacing the 4-layer
+    predecessor's modules at rate 0.5 (one draw per example), the [CLS] head frozen."""
+    predecessor = _bert.BertModel(_bert.BertConfig(vocab_size=VOCAB, width=8, layers=4, heads=2,
+                                                   ffn_dim=16, max_positions=T, dropout=0.0))
+    head = _bert.ClsHead(3, dropout=0.0)
+    head.build((None, None, 8))
+    successor = _compression.first_layers(predecessor, 2)
+    model = _compression.TheseusModel(predecessor, successor, head, 0.5, "example", seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, {"token_ids": RNG.integers(1, VOCAB, (8, T))}, RNG.integers(0, 3, (8,))
+
+
+MODELS["theseus"] = theseus_model

@@ -60,7 +60,8 @@ SUBMODULES = tuple(sorted(m.name for m in pkgutil.iter_modules(__path__)
 SERIALIZABLE_MODULES = ("kexue.activations", "kexue.capsules", "kexue.geometry", "kexue.layers",
                         "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training",
                         "kexue.seq2seq", "kexue.generative", "kexue.models.bert",
-                        "kexue.regularizers")
+                        "kexue.regularizers", "kexue.models.encoders",
+                        "kexue.models.compression")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 

@@ -6,13 +6,19 @@
   pre-training, fine-tuning for classification, and the committed, hash-checked checkpoint;
 - :mod:`kexue.models.baselines`: the bag-of-characters classifier that every Transformer
   result is shown beside.
+- :mod:`kexue.models.compression`: a fine-tuned BERT compressed into fewer layers by module
+  replacement (BERT-of-Theseus), and a model cut to its first layers.
+- :mod:`kexue.models.encoders`: small Transformer encoder classifiers with any Synthesizer
+  attention, and a synthetic key–value retrieval task.
+- :mod:`kexue.models.enlarge`: a BERT made ``k`` times wider that computes the same function
+  (every weight repeated and rescaled).
 
 Used in: the chapters of book/transformers/.
 """
 
 import importlib
 
-_SUBMODULES = ("baselines", "bert")
+_SUBMODULES = ("baselines", "bert", "compression", "encoders", "enlarge")
 
 
 def __getattr__(name):  # imported on first use, so that `python -m kexue.models.bert` runs clean

@@ -1,0 +1,180 @@
+"""Compressing a fine-tuned BERT into fewer layers by module replacement (BERT-of-Theseus).
+
+The fine-tuned predecessor's ``L_p`` blocks are cut into ``L_s`` consecutive modules of
+``r = L_p / L_s`` blocks each; successor module ``i`` is one block. In every training step each
+module is, independently with probability ``p``, replaced by its successor block; the embedding,
+the predecessor's blocks and the classification head stay frozen, so only the successor blocks
+learn, and each learns to stand in for its module inside the predecessor's own computation. At
+inference the successor alone runs.
+
+- :func:`first_layers`: a :class:`~kexue.models.bert.BertModel` made of the embedding and the
+  first ``n`` blocks of another (the successor's starting point: the pre-trained model's first
+  layers);
+- :class:`TheseusModel`: the mixture, trained by ``fit``; :meth:`TheseusModel.successor_model`
+  the compressed classifier.
+
+Used in: book/transformers/bert-of-theseus.md
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import ops
+
+from kexue._checks import check_choice, check_instance, check_int, check_real
+from kexue.models import bert
+
+# ``bert`` is used through its attributes: this module is imported while Keras registers the
+# package's objects, which can happen while ``kexue.models.bert`` itself is being imported.
+
+__all__ = ["TheseusModel", "first_layers"]
+
+_BERT = "a kexue.models.bert.BertModel"
+
+
+def first_layers(model, n):
+    """A new :class:`BertModel` of ``n`` layers with copies of ``model``'s embedding, first
+    ``n`` blocks and MLM head (``model`` unchanged; ``n <= model.config.layers``).
+
+    Used in: book/transformers/bert-of-theseus.md
+    """
+    check_instance(model, "model", bert.BertModel, _BERT)
+    if model.config.shared_blocks:
+        raise ValueError("model must have independent blocks (shared_blocks=False), got a "
+                         "shared-block model; untie it first (kexue.models.bert.untie_blocks).")
+    n = check_int(n, "n", maximum=model.config.layers)
+    small = bert.BertModel(dataclasses.replace(model.config, layers=n))
+    small.embedding.set_weights(model.embedding.get_weights())
+    for source, target in zip(model.blocks, small.block_layers):
+        target.set_weights(source.get_weights())
+    if model.final_norm is not None:
+        small.final_norm.set_weights(model.final_norm.get_weights())
+    small.mlm.set_weights(model.mlm.get_weights())
+    return small
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class TheseusModel(keras.Model):
+    """Module replacement between a fine-tuned ``predecessor`` (:class:`BertModel` of ``L_p``
+    layers) with its classification ``head`` (:class:`~kexue.models.bert.ClsHead`) and a
+    ``successor`` (:class:`BertModel` of ``L_s`` layers, ``L_s`` dividing ``L_p``).
+
+    Inputs as :func:`~kexue.models.bert.build_classifier`'s (``{"token_ids", "segment_ids"}``
+    or ids ``(B, T)``); output: class logits ``(B, num_classes)``. With ``training=True`` the
+    hidden state passes module ``i`` (predecessor blocks ``i r .. i r + r - 1``) through the
+    successor's block ``i`` instead, with probability ``replace_rate``, one independent draw
+    per module and batch (``granularity="batch"``, the article's) or per module and example
+    (``"example"``), seeded; otherwise (inference) the successor's blocks alone run.
+    The predecessor's embedding feeds both paths (it is copied into the successor so that the
+    extracted successor is the model that was trained). Only the successor's blocks are
+    trainable; the predecessor, the head and the embedding are frozen at construction.
+    The predecessor and the head are used as they are (shared, not copied).
+
+    Used in: book/transformers/bert-of-theseus.md
+    """
+
+    def __init__(self, predecessor, successor, head, replace_rate=0.5, granularity="batch",
+                 seed=0, **kwargs):
+        super().__init__(**kwargs)
+        check_instance(predecessor, "predecessor", bert.BertModel, _BERT)
+        check_instance(successor, "successor", bert.BertModel, _BERT)
+        check_instance(head, "head", bert.ClsHead, "a kexue.models.bert.ClsHead")
+        lp, ls = predecessor.config.layers, successor.config.layers
+        if predecessor.config.shared_blocks or successor.config.shared_blocks:
+            raise ValueError("predecessor and successor must have independent blocks "
+                             "(shared_blocks=False), got a shared-block model.")
+        if ls > lp or lp % ls:
+            raise ValueError(f"successor's layers must divide predecessor's layers ({lp}), got "
+                             f"{ls}.")
+        same = dataclasses.replace(successor.config, layers=lp)
+        if same != predecessor.config:
+            raise ValueError(f"successor must be the predecessor's configuration with fewer "
+                             f"layers, got {successor.config} for predecessor "
+                             f"{predecessor.config}.")
+        self.replace_rate = check_real(replace_rate, "replace_rate", 0.0, 1.0)
+        self.granularity = check_choice(granularity, "granularity", ("batch", "example"))
+        self.seed = check_int(seed, "seed", minimum=0)
+        self.predecessor, self.successor, self.head = predecessor, successor, head
+        self.group = lp // ls
+        successor.embedding.set_weights(predecessor.embedding.get_weights())
+        for frozen in (predecessor, head, successor.embedding, successor.mlm):
+            frozen.trainable = False
+        if successor.final_norm is not None:
+            successor.final_norm.trainable = False
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
+        if not head.built:
+            head.build((None, None, predecessor.config.width))
+        self.built = True
+
+    def draw_replacements(self, batch_size=None):
+        """One training step's choices, ``True`` where a module is replaced by its successor
+        block (each with probability ``replace_rate``): bool ``(L_s,)`` (granularity
+        ``"batch"``) or ``(L_s, batch_size)`` (``"example"``)."""
+        shape = (self.successor.config.layers,)
+        if self.granularity == "example":
+            shape += (batch_size,)
+        u = keras.random.uniform(shape, seed=self.seed_generator)
+        return ops.less(u, self.replace_rate)
+
+    def _hidden(self, inputs, training, replaced=None):
+        token_ids, segment_ids, _ = bert._as_inputs(inputs)
+        key_mask = ops.not_equal(token_ids, 0)
+        h = self.predecessor.embedding(token_ids, segment_ids, training=training)
+        pred, succ = self.predecessor.blocks, self.successor.blocks
+        for i, block in enumerate(succ):
+            out = block(h, key_mask=key_mask, training=training)
+            if replaced is not None:
+                # both paths run and the choice selects one (a data-dependent branch would not
+                # trace on every backend with the blocks' dropout inside); a module's gradient
+                # reaches only the path that was chosen
+                kept = h
+                for b in pred[i * self.group:(i + 1) * self.group]:
+                    kept = b(kept, key_mask=key_mask, training=training)
+                choice = replaced[i]
+                if len(replaced.shape) == 2:  # one choice per example
+                    choice = choice[:, None, None]
+                out = ops.where(choice, out, kept)
+            h = out
+        final = self.predecessor.final_norm
+        return h if final is None else final(h)
+
+    def call(self, inputs, training=None, replaced=None):
+        """Logits ``(B, num_classes)``; ``replaced`` (bool ``(L_s,)``, or ``(L_s, B)`` per
+        example; optional) fixes the choices of a pass instead of drawing them (drawn only
+        with ``training=True``)."""
+        if replaced is None and training:
+            token_ids = bert._as_inputs(inputs)[0]
+            replaced = self.draw_replacements(ops.shape(token_ids)[0])
+        elif replaced is not None:
+            replaced = ops.convert_to_tensor(replaced, dtype="bool")
+            if len(replaced.shape) not in (1, 2) or replaced.shape[0] != self.successor.config.layers:
+                raise ValueError(f"replaced must have shape ({self.successor.config.layers},) "
+                                 f"or ({self.successor.config.layers}, batch), got shape "
+                                 f"{tuple(replaced.shape)}.")
+        return self.head(self._hidden(inputs, training, replaced), training=training)
+
+    def successor_model(self, name="successor_classifier"):
+        """The compressed classifier: a functional model on the successor (its own weights,
+        shared) with a copy of the head, ready for further fine-tuning or export."""
+        model = bert.build_classifier(self.successor, self.head.num_classes, self.head.dropout,
+                                 name=name)
+        model.get_layer("cls_head").set_weights(self.head.get_weights())
+        return model
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            predecessor=keras.saving.serialize_keras_object(self.predecessor),
+            successor=keras.saving.serialize_keras_object(self.successor),
+            head=keras.saving.serialize_keras_object(self.head),
+            replace_rate=self.replace_rate, granularity=self.granularity, seed=self.seed)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("predecessor", "successor", "head"):
+            config[key] = keras.saving.deserialize_keras_object(config[key])
+        return cls(**config)

@@ -1,0 +1,129 @@
+"""kexue.models.compression: first_layers and the module-replacement (BERT-of-Theseus) model:
+all-predecessor and all-successor choices equal the two models, only the successor's blocks
+train, the replacement rate, and the .keras round trip."""
+
+import keras
+import numpy as np
+import pytest
+from kexue.models import bert
+from kexue.models.bert import BertConfig, BertModel, BertVocab, ClsHead
+from kexue.models.compression import TheseusModel, first_layers
+
+TEXTS = ["今天天气很好", "我们去公园玩吧", "机器学习很有趣", "北京是中国的首都", "你好世界", "一二三"]
+VOCAB = BertVocab.fit(TEXTS, min_count=1)
+CONFIG = BertConfig(vocab_size=len(VOCAB), width=8, layers=4, heads=2, ffn_dim=16,
+                    max_positions=12, dropout=0.0)
+X = bert.classification_inputs(VOCAB, TEXTS, max_len=10)
+
+
+def np_(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def parts(rate=0.5, granularity="batch", seed=0):
+    keras.utils.set_random_seed(0)
+    pretrained = BertModel(CONFIG)
+    predecessor = BertModel(CONFIG)  # stands for the fine-tuned copy: other weights
+    head = ClsHead(3, dropout=0.0)
+    head.build((None, None, CONFIG.width))
+    successor = first_layers(pretrained, 2)
+    return predecessor, successor, head, TheseusModel(predecessor, successor, head, rate,
+                                                      granularity, seed)
+
+
+def test_first_layers_copies_the_embedding_and_the_first_blocks():
+    keras.utils.set_random_seed(1)
+    model = BertModel(CONFIG)
+    small = first_layers(model, 2)
+    assert small.config.layers == 2 and small.config.width == CONFIG.width
+    full = model.encode(X["token_ids"], X["segment_ids"], return_hidden=True)
+    cut = small.encode(X["token_ids"], X["segment_ids"], return_hidden=True)
+    for a, b in zip(full[:3], cut):
+        np.testing.assert_allclose(np_(b), np_(a), atol=1e-6)
+
+
+def test_the_two_extreme_choices_are_the_two_models():
+    predecessor, successor, head, theseus = parts()
+    pred_logits = np_(head(predecessor(X)))
+    none = theseus(X, training=True, replaced=[False, False])
+    np.testing.assert_allclose(np_(none), pred_logits, atol=1e-6)
+    succ_logits = np_(theseus.successor_model()(X))
+    every = theseus(X, training=True, replaced=[True, True])
+    np.testing.assert_allclose(np_(every), succ_logits, atol=1e-6)
+    np.testing.assert_allclose(np_(theseus(X)), succ_logits, atol=1e-6)  # inference
+    # per example: row 0 all successor, the others all predecessor
+    rows = np.zeros((2, len(TEXTS)), bool)
+    rows[:, 0] = True
+    mixed = np_(theseus(X, training=True, replaced=rows))
+    np.testing.assert_allclose(mixed[0], succ_logits[0], atol=1e-6)
+    np.testing.assert_allclose(mixed[1:], pred_logits[1:], atol=1e-6)
+    # the successor's embedding is the predecessor's
+    for a, b in zip(successor.embedding.get_weights(), predecessor.embedding.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_only_the_successor_blocks_train():
+    predecessor, successor, head, theseus = parts(rate=0.7)
+    frozen = [predecessor, head, successor.embedding]
+    before = [[w.copy() for w in part.get_weights()] for part in frozen]
+    blocks = [w.copy() for w in successor.block_layers[0].get_weights()
+              + successor.block_layers[1].get_weights()]
+    assert {id(v) for v in theseus.trainable_variables} == {
+        id(v) for b in successor.block_layers for v in b.trainable_variables}
+    theseus.compile(optimizer=keras.optimizers.Adam(1e-2),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    theseus.fit(X, np.arange(len(TEXTS)) % 3, batch_size=3, epochs=2, verbose=0)
+    for part, old in zip(frozen, before):
+        for a, b in zip(part.get_weights(), old):
+            np.testing.assert_array_equal(a, b)
+    after = successor.block_layers[0].get_weights() + successor.block_layers[1].get_weights()
+    assert max(np.abs(a - b).max() for a, b in zip(after, blocks)) > 1e-4
+
+
+def test_replacement_rate_over_a_thousand_draws():
+    _, _, _, theseus = parts(rate=0.3, seed=5)
+    draws = np.stack([np_(theseus.draw_replacements()) for _ in range(1000)])
+    assert draws.shape == (1000, 2)
+    assert abs(draws.mean() - 0.3) < 4 * np.sqrt(0.3 * 0.7 / draws.size)  # 4 s.e. = 0.041
+    assert abs(np.corrcoef(draws[:, 0], draws[:, 1])[0, 1]) < 0.13  # independent modules
+    _, _, _, per_example = parts(rate=0.3, granularity="example")
+    assert tuple(per_example.draw_replacements(5).shape) == (2, 5)
+
+
+def test_theseus_model_round_trips_as_keras(tmp_path):
+    _, _, _, theseus = parts(rate=0.4, granularity="example", seed=3)
+    path = tmp_path / "theseus.keras"
+    theseus.save(path)
+    loaded = keras.models.load_model(path)
+    assert isinstance(loaded, TheseusModel)
+    assert (loaded.replace_rate, loaded.granularity, loaded.seed, loaded.group) == (
+        0.4, "example", 3, 2)
+    np.testing.assert_allclose(np_(loaded(X)), np_(theseus(X)), atol=1e-6)
+    fixed = [True, False]
+    np.testing.assert_allclose(np_(loaded(X, training=True, replaced=fixed)),
+                               np_(theseus(X, training=True, replaced=fixed)), atol=1e-6)
+
+
+def test_bad_configurations():
+    predecessor, successor, head, theseus = parts()
+    with pytest.raises(ValueError, match="divide"):
+        TheseusModel(predecessor, first_layers(predecessor, 3), head)
+    other = BertModel(BertConfig.from_dict({**CONFIG.to_dict(), "layers": 2, "width": 16}))
+    with pytest.raises(ValueError, match="configuration"):
+        TheseusModel(predecessor, other, head)
+    with pytest.raises(ValueError, match="shape"):
+        theseus(X, training=True, replaced=[True, False, True])
+
+
+def test_registered_when_the_bert_module_is_imported_before_keras():
+    """The registration that importing Keras triggers imports this module while
+    kexue.models.bert may still be half-imported; it must not fail (a fresh process)."""
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('error')\n"
+            "import kexue.models.bert\nimport keras\n"
+            "assert keras.saving.get_registered_object('kexue>TheseusModel') is not None\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
