@@ -59,7 +59,7 @@ help:
 	@echo "             two chapters' runnable notebooks in a fresh environment"
 	@echo "make check-notebooks READER_CHAPTERS=...   runnable notebooks in a fresh environment"
 	@echo "make bench   the benchmark suite (benchmarks/): table in _build/bench/bench.md"
-	@echo "make pretrained   pre-train the book's small BERT into lib/kexue/models/pretrained/"
+	@echo "make pretrained   pre-train the book's small BERT (NAME=small-albert: its ALBERT twin)"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
@@ -158,11 +158,13 @@ bench: $(STAMP)
 
 # The book's pre-trained small BERT (not part of `make test`): trained from the CLUE training
 # texts with a fixed seed and written, with its vocabulary and provenance record, into
-# lib/kexue/models/pretrained/small-bert/ (commit that folder). The chapters load it only while
-# the record matches the code; tests/test_bert.py fails, naming this target, when it does not.
+# lib/kexue/models/pretrained/$(NAME)/ (commit that folder; NAME=small-albert trains its ALBERT
+# twin). The chapters load a checkpoint only while its record matches the code;
+# tests/test_bert.py fails, naming this target, when it does not.
 .PHONY: pretrained
+pretrained: NAME ?= small-bert
 pretrained: $(STAMP)
-	@set -o pipefail; $(BIN)/python -m kexue.models.bert pretrain --name small-bert 2>&1 | $(TF_NOISE)
+	@set -o pipefail; $(BIN)/python -m kexue.models.bert pretrain --name $(NAME) 2>&1 | $(TF_NOISE)
 
 clean:
 	rm -rf _build $(SMOKE) .pytest_cache .ruff_cache

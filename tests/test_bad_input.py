@@ -2277,3 +2277,34 @@ bad(CO + "TheseusModel", "granularity", ValueError, lambda: _theseus(granularity
 bad(CO + "TheseusModel", "replaced", ValueError,
     lambda: _theseus()(zeros((1, 4), "int32") + 1, training=True, replaced=[True, False]),
     "shape", label="replaced shape")
+
+# ------------------------------------------------------------ kexue.stats.moving_average
+bad("kexue.stats.moving_average", "values", ValueError,
+    lambda: stats.moving_average([], 3), "non-empty", label="empty")
+bad("kexue.stats.moving_average", "values", ValueError,
+    lambda: stats.moving_average([1.0, nan], 1), label="NaN")
+bad("kexue.stats.moving_average", "window", ValueError,
+    lambda: stats.moving_average([1.0, 2.0], 0), label="zero")
+bad("kexue.stats.moving_average", "parts", TypeError,
+    lambda: stats.moving_average([1.0, 2.0], 1, parts=1.5), label="float")
+
+# ------------------------------------------------------------ tagging (kexue.models.bert)
+bad("kexue.models.bert.tagging_inputs", "texts", ValueError,
+    lambda: _bert.tagging_inputs(_bert.BertVocab.fit(["ab"], min_count=1), ["abcdef"],
+                                 max_len=4), "at most", label="too long")
+bad("kexue.models.bert.tagging_inputs", "tags", ValueError,
+    lambda: _bert.tagging_inputs(_bert.BertVocab.fit(["ab"], min_count=1), ["ab"], [[0]],
+                                 max_len=4), "one non-negative tag", label="length")
+bad("kexue.models.bert.build_tagger", "bert", TypeError, lambda: _bert.build_tagger("bert", 4))
+bad("kexue.models.bert.build_tagger", "num_tags", ValueError,
+    lambda: _bert.build_tagger(_bert.BertModel(_PRED), 1))
+bad("kexue.models.bert.fine_tune", "sample_weight", ValueError,
+    lambda: _bert.fine_tune(_bert.build_tagger(_bert.BertModel(_PRED), 2),
+                            {"token_ids": zeros((2, 4), "int32") + 5,
+                             "segment_ids": zeros((2, 4), "int32")},
+                            zeros((2, 4), "int32"), sample_weight=zeros((2, 3))),
+    label="shape")
+bad("kexue.models.baselines.character_tagger", "window", ValueError,
+    lambda: _baselines.character_tagger(10, 4, window=2), "odd", label="even")
+bad("kexue.models.baselines.character_tagger", "num_tags", ValueError,
+    lambda: _baselines.character_tagger(10, 1))

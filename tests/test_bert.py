@@ -300,7 +300,8 @@ def test_committed_checkpoint_matches_the_code():
     current code, recipe and data would make."""
     for name in PRETRAINED:
         if not (PRETRAINED_DIR / name / "provenance.json").exists():
-            pytest.skip(f"no committed checkpoint {name!r} yet")
+            pytest.fail(f"no committed checkpoint {name!r}: run `make pretrained NAME={name}` "
+                        f"and commit lib/kexue/models/pretrained/{name}/")
         try:
             bert.check_checkpoint(name)
         except CheckpointError as err:
@@ -362,3 +363,59 @@ def test_shared_block_gradient_is_the_sum_of_the_untied_layers_gradients():
     emb = [g_untied[id(u)] for u in untied.embedding.trainable_variables]
     for g, v in zip(emb, shared.embedding.trainable_variables):
         np.testing.assert_allclose(g, g_shared[id(v)], rtol=1e-4, atol=1e-6)
+
+
+def test_main_refuses_to_write_when_the_hashed_code_changes_during_training(monkeypatch,
+                                                                             tmp_path):
+    """The record's hashes are read before training; if the files change meanwhile, `main`
+    writes nothing rather than a record that names other code than the one that ran."""
+    monkeypatch.setitem(bert.PRETRAINED, "tiny", SPEC)
+    calls = iter([{"code": "before"}, {"code": "after"}])
+    monkeypatch.setattr(bert, "provenance_hashes", lambda spec: next(calls))
+    monkeypatch.setattr(bert, "_train_checkpoint", lambda spec, log_every=0: (VOCAB, None))
+    with pytest.raises(CheckpointError, match="changed on disk during training"):
+        bert.main(["pretrain", "--name", "tiny", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------- tagging
+
+
+def test_tagging_inputs_put_each_tag_under_its_character():
+    texts, tags = ["今天天气", "你好"], [[0, 1, 3, 2], [1, 3]]
+    x, y, w = bert.tagging_inputs(VOCAB, texts, tags, max_len=8)
+    assert x["token_ids"].shape == y.shape == w.shape == (2, 8)
+    np.testing.assert_array_equal(
+        x["token_ids"], bert.classification_inputs(VOCAB, texts, max_len=8)["token_ids"])
+    assert y[0, 1:5].tolist() == [0, 1, 3, 2] and y[1, 1:3].tolist() == [1, 3]
+    assert w[0].tolist() == [0, 1, 1, 1, 1, 0, 0, 0] and w[1].sum() == 2
+    assert x["token_ids"][0, 1] == VOCAB.index["今"]
+    assert set(bert.tagging_inputs(VOCAB, texts, max_len=8)) == {"token_ids", "segment_ids"}
+
+
+def test_a_tagger_fine_tunes_on_weighted_positions_only():
+    texts = ["今天天气很好", "我们去公园玩", "机器学习有趣", "北京中国首都"] * 4
+    tags = [np.arange(len(t)) % 4 for t in texts]
+    x, y, w = bert.tagging_inputs(VOCAB, texts, tags, max_len=10)
+    model = bert.build_tagger(tiny(), 4)
+    assert tuple(model(x).shape) == (16, 10, 4)
+    hist = bert.fine_tune(model, x, y, (x, y, w), epochs=2, batch_size=8, learning_rate=1e-2,
+                          sample_weight=w)
+    assert len(hist["val_accuracy"]) == 2 and np.isfinite(hist["loss"]).all()
+    # accuracy is over the weighted positions: recompute it from the predictions
+    pred = np_(model(x, training=False)).argmax(-1)
+    mine = float(((pred == y) * w).sum() / w.sum())
+    assert hist["val_accuracy"][-1] == pytest.approx(mine, abs=1e-6)
+
+
+def test_character_tagger_sees_only_its_window():
+    from kexue.models.baselines import character_tagger
+
+    ids = np.array([[5, 6, 7, 8, 9, 10]], "int32")
+    for window, reach in ((1, 0), (3, 1)):
+        model = character_tagger(len(VOCAB), 4, dim=8, window=window)
+        base = np_(model(ids))
+        changed = ids.copy()
+        changed[0, 3] = 11
+        moved = np.abs(np_(model(changed)) - base).max(-1)[0] > 0
+        assert moved.tolist() == [abs(i - 3) <= reach for i in range(6)], (window, moved)

@@ -194,17 +194,22 @@ def test_pre_ln_shared_blocks_factorised_embedding_and_relu_are_exact(float64):
         assert big.count_params() == BertModel(big.config).count_params()
 
 
-def test_a_model_rebuilt_from_the_config_differs_only_by_the_head_epsilon(float64):
+def test_a_model_rebuilt_from_the_config_is_the_same_function(float64):
     small = random_bert(ln_epsilon=1e-3)
     big = enlarge_bert(small, 2)
+    assert big.config.ln_epsilon == pytest.approx(5e-4) and big.config.head_ln_epsilon == 1e-3
     again = BertModel(big.config)  # what .keras loading and pretrain(init=big) build
     again.set_weights(big.get_weights())
-    assert again.mlm.norm.epsilon == pytest.approx(5e-4)
-    z = reference(small)[2]
-    off = np.abs(reference(again)[2] - z).max()
-    assert 1e-8 < off < 1e-1, off
-    again.mlm.norm.epsilon = 1e-3
-    assert np.abs(reference(again)[2] - z).max() < 1e-10
+    assert again.mlm.norm.epsilon == 1e-3
+    assert np.abs(reference(again)[2] - reference(small)[2]).max() < 1e-10
+
+
+def test_without_the_split_activation_the_head_epsilon_is_scaled_too():
+    small = random_bert(ln_epsilon=1e-3)
+    cfg = enlarge_bert(small, 2, split_activation=False).config
+    assert cfg.head_ln_epsilon == pytest.approx(5e-4)
+    cfg = enlarge_bert(small, 2, split_activation=False, scale_epsilon=False).config
+    assert cfg.head_ln_epsilon == pytest.approx(1e-3) and cfg.ln_epsilon == pytest.approx(1e-3)
 
 
 # ----------------------------------------------------------------- the wrong variants

@@ -626,3 +626,22 @@ def test_cka_gram_matches_cka_from_samples():
         assert stats.cka_gram(K, L) == pytest.approx(
             stats.cka(x, y, kernel=kernel, sigma=(1.1, 0.7)), rel=1e-12)
         assert stats.cka_gram(K, K) == pytest.approx(1.0, rel=1e-12)
+
+
+# ------------------------------------------------------------------------ moving_average
+
+
+def test_moving_average_is_the_mean_of_each_window():
+    v = np.arange(20.0) ** 2
+    avg, w = stats.moving_average(v, 3)
+    assert w == 3 and avg.shape == (18,)
+    np.testing.assert_allclose(avg, [v[i:i + 3].mean() for i in range(18)])
+
+
+def test_moving_average_shrinks_the_window_on_short_curves():
+    avg, w = stats.moving_average(np.ones(12), 50)  # 12 // 5 = 2
+    assert w == 2 and avg.shape == (11,)
+    avg, w = stats.moving_average(np.ones(12), 50, parts=3)
+    assert w == 4
+    avg, w = stats.moving_average([4.0, 2.0], 10)  # shorter than parts: no smoothing
+    assert w == 1 and list(avg) == [4.0, 2.0]

@@ -27,7 +27,14 @@ import numbers
 import numpy as np
 from scipy import integrate, special
 
-from kexue._checks import ArgumentTypeError, as_array, check_choice, check_int, describe
+from kexue._checks import (
+    ArgumentTypeError,
+    as_array,
+    check_choice,
+    check_finite,
+    check_int,
+    describe,
+)
 
 __all__ = [
     "DISTRIBUTIONS",
@@ -971,3 +978,29 @@ def marchenko_pastur_cdf(x, ratio, variance=1.0):
     atom = max(0.0, 1.0 - 1.0 / y)
     out = np.where(x < 0, 0.0, atom + np.where(x <= a, 0.0, continuous))
     return _out(np.clip(out, 0.0, 1.0))
+
+
+# --------------------------------------------------------------------- smoothing a curve
+
+__all__ += ["moving_average"]
+
+
+def moving_average(values, window, parts=5):
+    """Trailing moving average of a training curve, for plotting: the mean of each run of
+    ``w`` consecutive values, ``w = max(1, min(window, len(values) // parts))`` (so that a
+    short curve still keeps at least about ``parts`` windows' worth of points).
+
+    ``values``: ``(N,)`` finite, ``N >= 1``; returns ``(averaged (N - w + 1,), w)``: point
+    ``i`` of the average belongs at step ``i + w - 1`` of the curve.
+
+    Used in: book/transformers/attention.md, book/transformers/lossless-enlargement.md,
+    book/generative/vq-vae.md, book/generative/single-loss-gan.md
+    """
+    v = as_array(values, "values", dtype="float64")
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"values must be a non-empty 1-D curve, got shape {v.shape}.")
+    check_finite(v, "values")
+    window = check_int(window, "window")
+    parts = check_int(parts, "parts")
+    w = max(1, min(window, v.size // parts))
+    return np.convolve(v, np.ones(w) / w, mode="valid"), w

@@ -273,7 +273,8 @@ class BertConfig:
     ``width`` = ``heads * head_size``; ``embedding_dim`` (``None``: ``width``) is the token
     embedding's width, projected to ``width`` when smaller (ALBERT's factorisation);
     ``shared_blocks`` applies one block ``layers`` times (ALBERT); ``pre_ln`` switches the
-    blocks to pre-LayerNorm (with a final LayerNorm). ``dropout`` applies to the embeddings,
+    blocks to pre-LayerNorm (with a final LayerNorm); ``head_ln_epsilon`` (``None``:
+    ``ln_epsilon``) is the MLM head's LayerNorm epsilon. ``dropout`` applies to the embeddings,
     the attention weights and every residual branch.
 
     Used in: book/transformers/attention.md
@@ -291,6 +292,7 @@ class BertConfig:
     type_vocab_size: int = 2
     activation: str = "gelu"
     ln_epsilon: float = 1e-6
+    head_ln_epsilon: float | None = None
     pre_ln: bool = False
     initializer_range: float = 0.02
 
@@ -308,11 +310,18 @@ class BertConfig:
         check_bool(self.pre_ln, "pre_ln")
         check_choice(self.activation, "activation", ("gelu", "relu"))
         check_real(self.ln_epsilon, "ln_epsilon", 0.0, low_open=True)
+        if self.head_ln_epsilon is not None:
+            check_real(self.head_ln_epsilon, "head_ln_epsilon", 0.0, low_open=True)
         check_real(self.initializer_range, "initializer_range", 0.0, low_open=True)
 
     @property
     def head_size(self) -> int:
         return self.width // self.heads
+
+    @property
+    def head_epsilon(self) -> float:
+        """The MLM head's LayerNorm epsilon (``head_ln_epsilon`` or ``ln_epsilon``)."""
+        return self.ln_epsilon if self.head_ln_epsilon is None else self.head_ln_epsilon
 
     @property
     def token_dim(self) -> int:
@@ -400,7 +409,7 @@ class MLMHead(keras.layers.Layer):
         self.transform = keras.layers.Dense(config.token_dim, activation=config.activation,
                                             kernel_initializer=_initializer(config),
                                             name="transform")
-        self.norm = keras.layers.LayerNormalization(epsilon=config.ln_epsilon, name="norm")
+        self.norm = keras.layers.LayerNormalization(epsilon=config.head_epsilon, name="norm")
         self.logits = TiedDense(token_embedding, name="logits")
 
     def build(self, input_shape=None):
@@ -734,13 +743,16 @@ def pretrain(config, vocab, texts, steps, batch_size=64, seq_len=None, learning_
 
 
 def fine_tune(model, x, y, validation=None, epochs=3, batch_size=32, learning_rate=1e-4,
-              seed=0, verbose=0):
+              seed=0, verbose=0, sample_weight=None):
     """Train a classifier (:func:`build_classifier` or a baseline) on ``x`` (a dict of int
     arrays as from :func:`classification_inputs`; keys the model does not take are dropped)
-    and integer labels ``y`` ``(N,)`` with AdamW and a linear warm-up (10%) and decay.
+    and integer labels ``y`` ``(N,)`` with AdamW and a linear warm-up (10%) and decay; or a
+    tagger (:func:`build_tagger`) on labels ``(N, T)`` with ``sample_weight`` ``(N, T)`` (1 on
+    the positions that count, as from :func:`tagging_inputs`).
 
     Returns the Keras ``History``'s dict: ``loss``, ``accuracy`` and, with ``validation=(x_dev,
-    y_dev)``, ``val_loss``, ``val_accuracy`` per epoch.
+    y_dev)`` (or ``(x_dev, y_dev, weights_dev)``), ``val_loss``, ``val_accuracy`` per epoch;
+    with weights, accuracy is over the weighted positions.
 
     Used in: book/transformers/attention.md
     """
@@ -758,22 +770,34 @@ def fine_tune(model, x, y, validation=None, epochs=3, batch_size=32, learning_ra
 
     y = as_array(y, "y")
     n = len(next(iter(x.values())))
-    check_shape(y, "y", (n,))
+    if y.ndim == 2:
+        check_shape(y, "y", (n, next(iter(x.values())).shape[1]))
+    else:
+        check_shape(y, "y", (n,))
+    if sample_weight is not None:
+        sample_weight = as_array(sample_weight, "sample_weight", dtype="float32")
+        check_shape(sample_weight, "sample_weight", y.shape)
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     learning_rate = check_real(learning_rate, "learning_rate", 0.0, low_open=True)
     steps = epochs * math.ceil(n / batch_size)
     keras.utils.set_random_seed(check_int(seed, "seed", minimum=0))
+    weighted = sample_weight is not None
     model.compile(optimizer=_optimizer(learning_rate, steps, max(steps // 10, 1)),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  **{"weighted_metrics" if weighted else "metrics": ["accuracy"]})
     val = None
     if validation is not None:
-        val = (pick(validation[0]), as_array(validation[1], "validation labels"))
+        if len(validation) not in (2, 3):
+            raise ValueError(f"validation must be (x, y) or (x, y, weights), got "
+                             f"{len(validation)} items.")
+        val = (pick(validation[0]), as_array(validation[1], "validation labels"),
+               *([as_array(validation[2], "validation weights", dtype="float32")]
+                 if len(validation) == 3 else []))
     with warnings.catch_warnings():  # a BERT's MLM head takes no part in classification
         warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
-        history = model.fit(pick(x), y, batch_size=batch_size, epochs=epochs,
-                            validation_data=val, verbose=verbose, shuffle=True)
+        history = model.fit(pick(x), y, sample_weight=sample_weight, batch_size=batch_size,
+                            epochs=epochs, validation_data=val, verbose=verbose, shuffle=True)
     return history.history
 
 
@@ -790,7 +814,7 @@ class PretrainSpec:
     """
 
     config: dict
-    steps: int = 6000
+    steps: int = 5000
     batch_size: int = 64
     learning_rate: float = 1e-3
     held_out: float = 0.02
@@ -815,11 +839,17 @@ class PretrainSpec:
 PRETRAINED = {
     "small-bert": PretrainSpec(
         config=dict(width=64, layers=4, heads=2, ffn_dim=256, max_positions=72, dropout=0.1)),
+    # ALBERT of the same size and compute: one block applied 4 times, a 32-wide factorised
+    # token embedding, the same data, steps and optimiser.
+    "small-albert": PretrainSpec(
+        config=dict(width=64, layers=4, heads=2, ffn_dim=256, max_positions=72, dropout=0.1,
+                    shared_blocks=True, embedding_dim=32)),
 }
 """The committed checkpoints by name: the recipe each was trained with."""
 
 REGISTERED_SHA256 = {
-    "small-bert": "712b618a4e24fa44d7bdbaef65bcdb15c593122e5c7271e63b4540d50b375b13",
+    "small-bert": "85c751bd8b0427832ce2087fb72806e0e905ff22f085bc9466fc70a8dc611c26",
+    "small-albert": "cddc66c4e2880a03c2f5f1336c11dff84967c8957acd44eb45d55aa8f5759d21",
 }
 """The sha256 of each committed checkpoint's weights, registered in the library as the data
 files are: the committed folder is used only when its record and its file carry this value
@@ -1066,6 +1096,106 @@ def load_or_train(name="small-bert", directory=None, spec=None, log_every=0):
     return result.model, vocab, record
 
 
+# ------------------------------------------------------------------------- tagging
+
+
+def tagging_inputs(vocab, texts, tags=None, max_len=64):
+    """Per-character tagging inputs: ``[CLS] text [SEP]`` right-padded, as
+    :func:`classification_inputs` builds them, so character ``i`` of a text sits at position
+    ``i + 1``. Texts must fit (at most ``max_len - 2`` characters: cut longer ones first, e.g.
+    with :func:`kexue.text.chunk_words`).
+
+    Returns ``x`` (``{"token_ids", "segment_ids"}``, int32 ``(N, max_len)``); with ``tags`` (one
+    int sequence per text, one tag per character), ``(x, y, w)``: labels ``y`` int32 ``(N,
+    max_len)`` (0 off the characters) and weights ``w`` float32 ``(N, max_len)``, 1 on the
+    characters and 0 on [CLS], [SEP] and padding.
+
+    Used in: book/transformers/attention.md
+    """
+    texts = _check_texts(texts)
+    max_len = check_int(max_len, "max_len", minimum=3)
+    long = [i for i, t in enumerate(texts) if len(t) > max_len - 2]
+    if long:
+        raise ValueError(f"texts must have at most max_len - 2 = {max_len - 2} characters, "
+                         f"but text {long[0]} has {len(texts[long[0]])} (and {len(long)} in "
+                         f"all); cut them first.")
+    x = classification_inputs(vocab, texts, max_len=max_len)
+    if tags is None:
+        return x
+    if not isinstance(tags, (list, tuple)) or len(tags) != len(texts):
+        raise ValueError(f"tags must hold one tag sequence per text ({len(texts)}), got "
+                         f"{describe(tags)}.")
+    y = np.zeros((len(texts), max_len), dtype="int32")
+    w = np.zeros((len(texts), max_len), dtype="float32")
+    for i, (text, t) in enumerate(zip(texts, tags)):
+        t = as_array(t, "tags", dtype="int64")
+        if t.shape != (len(text),) or (t < 0).any():
+            raise ValueError(f"tags must give one non-negative tag per character: text {i} has "
+                             f"{len(text)} characters and tags of shape {t.shape}.")
+        y[i, 1:len(text) + 1] = t
+        w[i, 1:len(text) + 1] = 1.0
+    return x, y, w
+
+
+def build_tagger(bert, num_tags, dropout=0.1, name="bert_tagger"):
+    """A functional tagger ``{"token_ids", "segment_ids"}`` → logits ``(B, T, num_tags)``:
+    dropout and one dense layer on every position of ``bert``'s output (its own weights,
+    shared: fine-tuning changes ``bert``).
+
+    Used in: book/transformers/attention.md
+    """
+    check_instance(bert, "bert", BertModel, "a kexue.models.bert.BertModel")
+    num_tags = check_int(num_tags, "num_tags", minimum=2)
+    dropout = check_real(dropout, "dropout", 0.0, 1.0, high_open=True)
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    seg = keras.Input((None,), dtype="int32", name="segment_ids")
+    h = keras.layers.Dropout(dropout, name="tag_dropout")(
+        bert({"token_ids": ids, "segment_ids": seg}))
+    logits = keras.layers.Dense(num_tags, name="tag_logits")(h)
+    return keras.Model({"token_ids": ids, "segment_ids": seg}, logits, name=name)
+
+
+
+# ------------------------------------------------------------------------- pooled heads
+
+HEAD_POOLINGS = ("cls", "mean")
+"""How :class:`PooledHead` reads the hidden states: the [CLS] position or the mean."""
+
+
+@keras.saving.register_keras_serializable(package="kexue")
+class PooledHead(ClsHead):
+    """A :class:`ClsHead` that can read the mean of the token states instead of [CLS].
+
+    ``pooling="cls"``: the first position's state, exactly :class:`ClsHead`; ``"mean"``: the
+    mean of the states of the real positions, ``sum_t m_t h_t / sum_t m_t`` with ``key_mask``
+    ``m`` ``(B, T)`` (True or 1 at a real token, as ``token_ids != 0``; the plain mean without
+    it). Then dropout and ``Dense(num_classes)``: ``(B, T, d)`` → logits ``(B, num_classes)``.
+    Masked-language-model pre-training never makes the [CLS] state a target, while every
+    position's state is one, which is why the mean can carry more of what it taught.
+
+    Used in: book/transformers/bert-of-theseus.md
+    """
+
+    def __init__(self, num_classes, pooling="mean", dropout=0.1, **kwargs):
+        super().__init__(num_classes, dropout, **kwargs)
+        self.pooling = check_choice(pooling, "pooling", HEAD_POOLINGS)
+
+    def call(self, hidden, key_mask=None, training=None):
+        from kexue.layers.masking import masked_mean
+
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        elif key_mask is None:
+            pooled = ops.mean(hidden, axis=1)
+        else:
+            pooled = masked_mean(hidden, key_mask)
+        return self.dense(self.drop(pooled, training=training))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(pooling=self.pooling)
+        return config
+
 def main(argv=None):
     """``python -m kexue.models.bert pretrain [--name NAME] [--steps N] [--seed S] [--out DIR]``:
     train a registered checkpoint and write it (default: into the package, where
@@ -1085,8 +1215,16 @@ def main(argv=None):
     spec = dataclasses.replace(spec, **changes)
     out = Path(args.out) if args.out else PRETRAINED_DIR / args.name
     print(f"Pre-training {args.name!r}: {spec.to_dict()} -> {out}", flush=True)
+    # The record's hashes describe the code that runs: read them before training, and refuse to
+    # write if the source files changed on disk meanwhile (the hashes are read from the files).
+    hashes = provenance_hashes(spec)
     t0 = time.perf_counter()
     vocab, result = _train_checkpoint(spec, log_every=args.log_every)
+    if provenance_hashes(spec) != hashes:
+        raise CheckpointError(
+            "the code that makes the weights changed on disk during training, so the record "
+            "could not say which code made them; nothing was written. Run `make pretrained` "
+            "again without editing kexue/models/bert.py or the modules it hashes meanwhile.")
     record = write_checkpoint(out, args.name, spec, vocab, result)
     print(f"Done in {time.perf_counter() - t0:.0f} s ({record['steps_per_second']} steps/s): "
           f"final loss {np.mean(result.losses[-50:]):.3f}, held-out masked accuracy "

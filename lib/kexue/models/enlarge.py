@@ -74,13 +74,16 @@ def repeat_axes(array, k, axes=None, layout="interleave"):
     return arr
 
 
-def _enlarged_config(config, k, scale_epsilon):
+def _enlarged_config(config, k, scale_epsilon, split_activation):
     """The wide model's configuration: width, FFN and token-embedding sizes ``k`` times,
-    heads unchanged (each head ``k`` times wider), ``epsilon / k`` when scaled."""
+    heads unchanged (each head ``k`` times wider), ``epsilon / k`` when scaled; the MLM head's
+    LayerNorm, fed by a pure repeat when the activation is split, keeps its ``epsilon``."""
+    f = 1 / k if scale_epsilon else 1.0
     return dataclasses.replace(
         config, width=k * config.width, ffn_dim=k * config.ffn_dim,
         embedding_dim=None if config.embedding_dim is None else k * config.embedding_dim,
-        ln_epsilon=config.ln_epsilon / k if scale_epsilon else config.ln_epsilon)
+        ln_epsilon=config.ln_epsilon * f,
+        head_ln_epsilon=config.head_epsilon * (1.0 if split_activation else f))
 
 
 class _Setter:
@@ -117,10 +120,9 @@ def enlarge_bert(model, k=2, *, layout="interleave", scale_epsilon=True, split_a
 
     The wide configuration has ``width``, ``ffn_dim`` (and ``embedding_dim``) times ``k``, the
     same heads (each ``k`` times wider) and ``ln_epsilon / k``; the MLM head's LayerNorm, whose
-    input is a pure repeat, is given the small ``ln_epsilon`` on the built layer (its
-    ``epsilon`` attribute). Rebuilding the model from its configuration (``.keras`` loading,
-    ``pretrain(..., init=big)``) gives that LayerNorm ``ln_epsilon / k`` instead: a change of
-    order ``epsilon / variance`` in the logits, not an exact copy.
+    input is a pure repeat, keeps the small model's epsilon (``head_ln_epsilon``), so a model
+    rebuilt from the configuration (``.keras`` loading, ``pretrain(..., init=big)``) is the
+    same function.
 
     Weight map (``c = k ** 0.25``; "rep" repeats on the hidden axes of the weight):
 
@@ -161,7 +163,7 @@ def enlarge_bert(model, k=2, *, layout="interleave", scale_epsilon=True, split_a
     split_activation = check_bool(split_activation, "split_activation")
     literal_bias = check_bool(literal_bias, "literal_bias")
     small_config = BertConfig.from_dict(model.config)
-    big = BertModel(_enlarged_config(small_config, k, scale_epsilon))
+    big = BertModel(_enlarged_config(small_config, k, scale_epsilon, split_activation))
     s, c = math.sqrt(k), k ** 0.25
     put = _Setter(k, layout)
     # activation layers: (inner kernel, inner bias, outer kernel) factors
@@ -188,8 +190,6 @@ def enlarge_bert(model, k=2, *, layout="interleave", scale_epsilon=True, split_a
         put.norm(big.final_norm, model.final_norm)
     put.dense(big.mlm.transform, model.mlm.transform, inner[0], inner[1])
     put.norm(big.mlm.norm, model.mlm.norm)
-    if split_activation:  # the transform's output is a pure repeat: its LayerNorm keeps epsilon
-        big.mlm.norm.epsilon = small_config.ln_epsilon
     put(big.mlm.logits.bias, model.mlm.logits.bias, (), 1.0)
     missed = [v.path for v in big.trainable_weights if id(v) not in put.done]
     if missed:  # a weight BertModel gained that the map above does not cover
