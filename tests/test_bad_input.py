@@ -2288,6 +2288,127 @@ bad("kexue.stats.moving_average", "window", ValueError,
 bad("kexue.stats.moving_average", "parts", TypeError,
     lambda: stats.moving_average([1.0, 2.0], 1, parts=1.5), label="float")
 
+# ------------------------------------------------- kexue.models.cost: parameters, compute, memory
+
+from kexue.models import cost as _cost  # noqa: E402
+
+CS = "kexue.models.cost."
+bad(CS + "block_parameters", "config", TypeError, lambda: _cost.block_parameters(64))
+bad(CS + "parameter_count", "config", TypeError, lambda: _cost.parameter_count("bert"))
+bad(CS + "parameter_count", "parts", TypeError, lambda: _cost.parameter_count(_BC, parts=1),
+    label="parts")
+bad(CS + "multiply_adds_per_token", "seq_len", ValueError,
+    lambda: _cost.multiply_adds_per_token(_BC, 0))
+bad(CS + "multiply_adds_per_token", "mlm_fraction", ValueError,
+    lambda: _cost.multiply_adds_per_token(_BC, 8, mlm_fraction=1.5), label="fraction")
+bad(CS + "training_memory", "batch_size", ValueError, lambda: _cost.training_memory(_BC, 0, 8))
+bad(CS + "training_memory", "bytes_per_float", TypeError,
+    lambda: _cost.training_memory(_BC, 2, 8, bytes_per_float=4.0), label="bytes")
+
+# ------------------------------- kexue.models.bert.PooledHead, kexue.models.encoders: pooled heads
+
+from kexue.models import encoders as _enc_heads  # noqa: E402
+
+EH = "kexue.models.encoders."
+bad("kexue.models.bert.PooledHead", "num_classes", ValueError, lambda: _bert.PooledHead(1))
+bad("kexue.models.bert.PooledHead", "pooling", ValueError, lambda: _bert.PooledHead(3, "max"),
+    "one of")
+bad("kexue.models.bert.PooledHead", "dropout", ValueError,
+    lambda: _bert.PooledHead(3, dropout=1.0))
+bad("kexue.models.bert.PooledHead", "inputs", ValueError,
+    lambda: _bert.PooledHead(3)(zeros((2, 4), F)), "shape", label="rank 2")
+bad(EH + "pooled_classifier", "encoder", TypeError,
+    lambda: _enc_heads.pooled_classifier("bert", 3))
+bad(EH + "pooled_classifier", "pooling", ValueError,
+    lambda: _enc_heads.pooled_classifier(_bert.BertModel(_BC), 3, "max"), label="pooling")
+bad(CO + "TheseusModel", "replace_embedding", TypeError,
+    lambda: _theseus(replace_embedding="yes"), label="replace_embedding")
+bad(CO + "TheseusModel", "replaced", ValueError,
+    lambda: _theseus(replace_embedding=True)(zeros((1, 4), "int32") + 1, training=True,
+                                             replaced=[True]),
+    "shape", label="replaced with the embedding module")
+bad(CO + "fit_theseus", "theseus", TypeError,
+    lambda: _comp.fit_theseus("model", {"token_ids": zeros((2, 4), "int32")}, [0, 1]))
+bad(CO + "fit_theseus", "x", TypeError,
+    lambda: _comp.fit_theseus(_theseus(), zeros((2, 4), "int32"), [0, 1]), label="x array")
+bad(CO + "fit_theseus", "y", ValueError,
+    lambda: _comp.fit_theseus(_theseus(), {"token_ids": zeros((2, 4), "int32") + 1}, [0, 1, 1]),
+    "shape", label="y length")
+
+# ------------------------------ kexue.models.electra and kexue.generative.gan: replaced tokens
+
+from kexue.generative import gan as _gan  # noqa: E402
+from kexue.models import electra as _el  # noqa: E402
+
+EL = "kexue.models.electra."
+_I2 = zeros((2, 4), "int32")
+_P2 = zeros((2, 1), "int32")
+_PQ = full((2, 3), 1 / 3)
+bad(EL + "generator_config", "fraction", ValueError, lambda: _el.generator_config(_BC, 0.0))
+bad(EL + "generator_config", "fraction", ValueError, lambda: _el.generator_config(_BC, 0.875),
+    "divide", label="indivisible width")
+bad(EL + "ElectraGenerator", "config", ValueError,
+    lambda: _el.ElectraGenerator(_bert.BertConfig.from_dict({**_BC.to_dict(),
+                                                             "shared_blocks": True})), "post-LN")
+bad(EL + "ElectraGenerator", "token_embedding", TypeError,
+    lambda: _el.ElectraGenerator(_BC, token_embedding="emb"), label="type")
+bad(EL + "ElectraGenerator", "token_embedding", ValueError,
+    lambda: _el.ElectraGenerator(_BC, token_embedding=keras.layers.Embedding(99, 8)),
+    "map", label="size")
+bad(EL + "ElectraGenerator", "inputs", ValueError,
+    lambda: _el.ElectraGenerator(_BC)({"ids": _I2}), "token_ids", label="inputs")
+bad(EL + "Electra", "discriminator", TypeError, lambda: _el.Electra("bert"))
+bad(EL + "Electra", "generator_fraction", ValueError,
+    lambda: _el.Electra(_bert.BertModel(_BC), generator_fraction=2.0), label="fraction")
+bad(EL + "Electra", "rtd_weight", ValueError,
+    lambda: _el.Electra(_bert.BertModel(_BC), rtd_weight=-1.0), label="weight")
+bad(EL + "Electra", "inputs", ValueError,
+    lambda: _el.Electra(_bert.BertModel(_BC))({"token_ids": _I2}), "original_ids",
+    label="inputs")
+bad(EL + "replace_tokens", "sampled_ids", ValueError,
+    lambda: _el.replace_tokens(_I2, _P2, _P2, zeros((2, 2), "int32")), "shape")
+bad(EL + "replace_tokens", "mlm_positions", TypeError,
+    lambda: _el.replace_tokens(_I2, zeros((2, 1), F), _P2, _P2), "int", label="dtype")
+bad(EL + "rtd_loss", "rtd_labels", ValueError,
+    lambda: _el.rtd_loss(zeros((2, 1, 5), F), _P2, _P2, zeros((2, 4), F), zeros((2, 3)),
+                         _I2), "shape")
+bad(EL + "rtd_loss", "rtd_weight", ValueError,
+    lambda: _el.rtd_loss(zeros((2, 1, 5), F), _P2, _P2, zeros((2, 4), F), _I2, _I2,
+                         rtd_weight=-2.0), label="weight")
+bad(EL + "pretrain_electra", "steps", ValueError,
+    lambda: _el.pretrain_electra(_BC, _BV, ["abc"], 0))
+bad(EL + "pretrain_electra", "vocab", ValueError,
+    lambda: _el.pretrain_electra(_BC.__class__.from_dict({**_BC.to_dict(), "vocab_size": 20}),
+                                 _BV, ["abc"], 1), "agree", label="vocab size")
+bad(EL + "pretrain_electra", "jit_compile", ValueError,
+    lambda: _el.pretrain_electra(_BC, _BV, ["abc"], 1, jit_compile="yes"), label="jit")
+bad(EL + "rtd_metrics", "electra", TypeError, lambda: _el.rtd_metrics("pair", _I2))
+bad(EL + "rtd_metrics", "sequences", ValueError,
+    lambda: _el.rtd_metrics(_el.Electra(_bert.BertModel(_BC)), zeros(4, "int32")), "shape",
+    label="rank")
+bad(EL + "rtd_optimal_discriminator", "p", ValueError,
+    lambda: _el.rtd_optimal_discriminator(full((2, 3), 0.5), _PQ), "distribution")
+bad(EL + "rtd_optimal_discriminator", "q", ValueError,
+    lambda: _el.rtd_optimal_discriminator(_PQ, full((3, 3), 1 / 3)), "shape", label="shape")
+bad(EL + "rtd_optimal_discriminator", "mask_rate", ValueError,
+    lambda: _el.rtd_optimal_discriminator(_PQ, _PQ, 1.0), label="rate")
+bad(EL + "simulate_rtd", "draws", ValueError, lambda: _el.simulate_rtd(_PQ, _PQ, draws=0))
+bad(EL + "simulate_rtd", "context_probs", ValueError,
+    lambda: _el.simulate_rtd(_PQ, _PQ, context_probs=[1.0]), "one probability",
+    label="contexts")
+NO_BAD_INPUT[EL + "ElectraResult"] = "a plain record that pretrain_electra fills"
+bad("kexue.generative.gan.optimal_discriminator", "q", ValueError,
+    lambda: _gan.optimal_discriminator([0.5], [-0.1]), "non-negative")
+bad("kexue.generative.gan.optimal_discriminator", "p", ValueError,
+    lambda: _gan.optimal_discriminator([nan], [0.1]), label="nan")
+bad("kexue.generative.gan.fit_logistic_discriminator", "samples_q", ValueError,
+    lambda: _gan.fit_logistic_discriminator(zeros((4, 2)), zeros((4, 3))), "dimension")
+bad("kexue.generative.gan.fit_logistic_discriminator", "samples_p", ValueError,
+    lambda: _gan.fit_logistic_discriminator(zeros(0), zeros(3)), "at least one",
+    label="empty")
+bad("kexue.generative.gan.fit_logistic_discriminator", "steps", ValueError,
+    lambda: _gan.fit_logistic_discriminator(zeros(3), zeros(3), steps=0), label="steps")
+
 # ------------------------------------------------------------ tagging (kexue.models.bert)
 bad("kexue.models.bert.tagging_inputs", "texts", ValueError,
     lambda: _bert.tagging_inputs(_bert.BertVocab.fit(["ab"], min_count=1), ["abcdef"],

@@ -127,3 +127,138 @@ def test_registered_when_the_bert_module_is_imported_before_keras():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+# ------------------------------------------- pooled heads, and the embedding as module 0
+
+from kexue.models.bert import PooledHead  # noqa: E402
+from kexue.models.encoders import pooled_classifier  # noqa: E402
+
+
+def pooled_parts(pooling="mean", rate=0.5, granularity="batch", seed=0):
+    keras.utils.set_random_seed(0)
+    pretrained, predecessor = BertModel(CONFIG), BertModel(CONFIG)
+    head = PooledHead(3, pooling, dropout=0.0)
+    head.build((None, None, CONFIG.width))
+    successor = first_layers(pretrained, 2)
+    theseus = TheseusModel(predecessor, successor, head, rate, granularity, seed,
+                           replace_embedding=True)
+    return predecessor, successor, head, theseus
+
+
+def test_pooled_head_reads_cls_or_the_mean_of_the_real_positions():
+    keras.utils.set_random_seed(2)
+    encoder = BertModel(CONFIG)
+    hidden = np_(encoder(X))
+    real = X["token_ids"] != 0
+    cls_head, mean_head, reference = PooledHead(3, "cls", 0.0), PooledHead(3, "mean", 0.0), \
+        ClsHead(3, dropout=0.0)
+    for layer in (cls_head, mean_head, reference):
+        layer.build((None, None, CONFIG.width))
+    weights = reference.get_weights()
+    cls_head.set_weights(weights)
+    mean_head.set_weights(weights)
+    np.testing.assert_allclose(np_(cls_head(hidden)), np_(reference(hidden)), atol=1e-6)
+    pooled = (hidden * real[..., None]).sum(1) / real.sum(1, keepdims=True)
+    np.testing.assert_allclose(np_(mean_head(hidden, key_mask=real)),
+                               pooled @ weights[0] + weights[1], atol=1e-5)
+    # the functional classifiers: [CLS] pooling is build_classifier's function
+    ours, theirs = pooled_classifier(encoder, 3, "cls"), bert.build_classifier(encoder, 3)
+    ours.get_layer("head").set_weights(theirs.get_layer("cls_head").get_weights())
+    np.testing.assert_allclose(np_(ours(X)), np_(theirs(X)), atol=1e-6)
+    mean_model = pooled_classifier(encoder, 3, "mean", dropout=0.0)
+    mean_model.get_layer("head").set_weights(weights)
+    np.testing.assert_allclose(np_(mean_model(X)), pooled @ weights[0] + weights[1], atol=1e-5)
+
+
+def test_embedding_as_module_zero_extremes_and_a_hand_composed_hybrid():
+    predecessor, successor, head, theseus = pooled_parts()
+    mask = X["token_ids"] != 0
+    pred_logits = np_(head(predecessor(X), key_mask=mask))
+    np.testing.assert_allclose(np_(theseus(X, training=True, replaced=[False] * 3)),
+                               pred_logits, atol=1e-6)
+    succ_logits = np_(theseus.successor_model()(X))
+    np.testing.assert_allclose(np_(theseus(X, training=True, replaced=[True] * 3)),
+                               succ_logits, atol=1e-6)
+    np.testing.assert_allclose(np_(theseus(X)), succ_logits, atol=1e-6)  # inference
+    # the successor keeps its own (pre-trained) embedding, not the predecessor's
+    assert not np.allclose(successor.embedding.get_weights()[0],
+                           predecessor.embedding.get_weights()[0])
+    # embedding from the predecessor, module 1 from the successor, module 2 from the predecessor
+    ids, seg = X["token_ids"], X["segment_ids"]
+    h = predecessor.embedding(ids, seg)
+    h = successor.blocks[0](h, key_mask=mask)
+    for block in predecessor.blocks[2:]:
+        h = block(h, key_mask=mask)
+    np.testing.assert_allclose(np_(theseus(X, training=True, replaced=[False, True, False])),
+                               np_(head(h, key_mask=mask)), atol=1e-6)
+
+
+def test_a_seeded_training_pass_is_one_of_the_hybrids():
+    *_, theseus = pooled_parts(seed=7)
+    hybrids = {}
+    for code in range(8):
+        choice = [bool(code >> k & 1) for k in range(3)]
+        hybrids[code] = np_(theseus(X, training=True, replaced=choice))
+    seen = set()
+    for _ in range(6):
+        out = np_(theseus(X, training=True))
+        match = [c for c, v in hybrids.items() if np.allclose(out, v, atol=1e-6)]
+        assert len(match) == 1
+        seen.add(match[0])
+    assert len(seen) > 2  # the draws vary from call to call
+    # the same seed gives the same sequence of hybrids
+    *_, again = pooled_parts(seed=7)
+    *_, first = pooled_parts(seed=7)
+    for _ in range(3):
+        np.testing.assert_allclose(np_(again(X, training=True)), np_(first(X, training=True)),
+                                   atol=1e-6)
+
+
+def test_replacement_rate_one_half_per_module_over_a_thousand_calls():
+    *_, theseus = pooled_parts(rate=0.5, seed=11)
+    draws = np.stack([np_(theseus.draw_replacements()) for _ in range(1000)])
+    assert draws.shape == (1000, 3)
+    assert np.all(np.abs(draws.mean(0) - 0.5) < 0.05), draws.mean(0)
+
+
+def test_with_the_embedding_replaced_only_the_successor_trains():
+    predecessor, successor, head, theseus = pooled_parts(rate=1.0)  # every module chosen
+    expected = {id(v) for v in successor.embedding.trainable_variables}
+    expected |= {id(v) for b in successor.block_layers for v in b.trainable_variables}
+    assert {id(v) for v in theseus.trainable_variables} == expected
+    frozen = [predecessor, head]
+    before = [[w.copy() for w in part.get_weights()] for part in frozen]
+    emb = [w.copy() for w in successor.embedding.get_weights()]
+    theseus.compile(optimizer=keras.optimizers.Adam(1e-2),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    theseus.train_on_batch(X, np.arange(len(TEXTS)) % 3)
+    for part, old in zip(frozen, before):
+        for a, b in zip(part.get_weights(), old):
+            np.testing.assert_array_equal(a, b)
+    assert max(np.abs(a - b).max() for a, b in zip(successor.embedding.get_weights(), emb)) > 0
+
+
+def test_pooled_theseus_round_trips_as_keras(tmp_path):
+    *_, theseus = pooled_parts(rate=0.3, granularity="example", seed=4)
+    path = tmp_path / "pooled.keras"
+    theseus.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.replace_embedding and isinstance(loaded.head, PooledHead)
+    assert loaded.head.pooling == "mean"
+    np.testing.assert_allclose(np_(loaded(X)), np_(theseus(X)), atol=1e-6)
+    fixed = [True, False, True]
+    np.testing.assert_allclose(np_(loaded(X, training=True, replaced=fixed)),
+                               np_(theseus(X, training=True, replaced=fixed)), atol=1e-6)
+
+
+def test_fit_theseus_trains_the_successor_and_validates_on_it():
+    from kexue.models.compression import fit_theseus
+
+    predecessor, successor, head, theseus = pooled_parts(rate=0.5)
+    frozen = [w.copy() for w in predecessor.get_weights() + head.get_weights()]
+    history = fit_theseus(theseus, X, np.arange(len(TEXTS)) % 3, (X, np.arange(len(TEXTS)) % 3),
+                          epochs=1, batch_size=6, learning_rate=1e-2)
+    assert len(history["loss"]) == 1 and len(history["val_accuracy"]) == 1
+    for a, b in zip(predecessor.get_weights() + head.get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)

@@ -868,3 +868,72 @@ def theseus_model():
 
 
 MODELS["theseus"] = theseus_model
+
+
+# ------------------------ kexue.models.bert: the pooled head (in a Theseus model, mean pooled)
+
+
+def theseus_pooled_model():
+    """book/transformers/bert-of-theseus.md: module replacement with the embedding as module 0
+    and a mean-pooled head (PooledHead), one draw per batch."""
+    config = _bert.BertConfig(vocab_size=VOCAB, width=8, layers=2, heads=2, ffn_dim=16,
+                              max_positions=T, dropout=0.0)
+    predecessor = _bert.BertModel(config)
+    head = _bert.PooledHead(3, "mean", dropout=0.0)
+    head.build((None, None, 8))
+    successor = _compression.first_layers(_bert.BertModel(config), 1)
+    model = _compression.TheseusModel(predecessor, successor, head, 0.5, seed=2,
+                                      replace_embedding=True)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, {"token_ids": RNG.integers(1, VOCAB, (8, T))}, RNG.integers(0, 3, (8,))
+
+
+MODELS["theseus_pooled"] = theseus_pooled_model
+
+
+def test_pooled_theseus_round_trips(saved):
+    _assert_round_trip(saved, "theseus_pooled", "kexue>PooledHead")
+
+
+# ------------------------------- kexue.models.electra: replaced-token detection (ELECTRA pair)
+
+from kexue.models import electra as _electra  # noqa: E402
+
+
+def _electra_batch(rows=4):
+    ids = RNG.integers(5, VOCAB, (rows, T)).astype("int32")
+    batch = _bert.mask_tokens(ids, VOCAB, np.random.default_rng(0))
+    batch["original_ids"] = ids
+    return batch
+
+
+def electra_model():
+    """book/transformers/albert-electra.md: generator (1/2 width, the discriminator's token
+    embedding) and discriminator, trained on L_MLM + 50 L_RTD; y is unused."""
+    config = _bert.BertConfig(vocab_size=VOCAB, width=8, layers=1, heads=2, ffn_dim=16,
+                              max_positions=T, dropout=0.0)
+    model = _electra.Electra(_bert.BertModel(config), generator_fraction=0.5, seed=1)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    return model, _electra_batch(), np.zeros((4,), "float32")
+
+
+def electra_generator_model():
+    """book/transformers/albert-electra.md: the generator alone (its own token embedding)."""
+    config = _bert.BertConfig(vocab_size=VOCAB, width=8, layers=1, heads=2, ffn_dim=16,
+                              max_positions=T, dropout=0.0)
+    model = _electra.ElectraGenerator(_electra.generator_config(config, 0.5))
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    batch = _electra_batch()
+    return (model, {"token_ids": batch["token_ids"], "mlm_positions": batch["mlm_positions"]},
+            batch["mlm_labels"])
+
+
+MODELS["electra"] = electra_model
+MODELS["electra_generator"] = electra_generator_model
+
+
+def test_electra_round_trips(saved):
+    _assert_round_trip(saved, "electra", "kexue>Electra")
+    _assert_round_trip(saved, "electra_generator", "kexue>ElectraGenerator")

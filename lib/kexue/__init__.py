@@ -61,7 +61,7 @@ SERIALIZABLE_MODULES = ("kexue.activations", "kexue.capsules", "kexue.geometry",
                         "kexue.losses", "kexue.mechanics", "kexue.optimizers", "kexue.training",
                         "kexue.seq2seq", "kexue.generative", "kexue.models.bert",
                         "kexue.regularizers", "kexue.models.encoders",
-                        "kexue.models.compression")
+                        "kexue.models.compression", "kexue.models.electra")
 """The modules whose import registers objects with ``keras.saving.register_keras_serializable``."""
 
 

@@ -606,3 +606,79 @@ def dcgan_discriminator(channels=32):
         keras.layers.Flatten(),
         keras.layers.Dense(1),
     ], name="dcgan_discriminator")
+
+
+# ---------------------------------------------- the optimal discriminator and a logistic fit
+
+
+def optimal_discriminator(p, q):
+    """The discriminator that maximises ``E_p[log D] + E_q[log(1 - D)]``, point by point:
+    ``D* = p / (p + q)`` from the two densities (or probabilities) at the same points.
+
+    NumPy in, NumPy out (float64, the broadcast shape); ``nan`` where ``p + q = 0``. It is
+    ``1/2`` wherever ``p = q``.
+
+    Used in: book/transformers/albert-electra.md
+    """
+    from kexue._checks import as_array, check_finite
+
+    p = as_array(p, "p", "float64")
+    q = as_array(q, "q", "float64")
+    for name, a in (("p", p), ("q", q)):
+        check_finite(a, name)
+        if np.any(a < 0):
+            raise ValueError(f"{name} must hold non-negative densities, got a minimum of "
+                             f"{a.min()!r}.")
+    try:
+        total = p + q
+    except ValueError:
+        raise ValueError(f"p and q must have broadcastable shapes, got {p.shape} and "
+                         f"{q.shape}.") from None
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, p / np.where(total > 0, total, 1.0), np.nan)
+
+
+def fit_logistic_discriminator(samples_p, samples_q, steps=25, l2=0.0):
+    """A logistic discriminator ``D(x) = sigmoid(x w + b)`` fitted by Newton's method (NumPy,
+    float64) to tell ``samples_p`` (label 1) from ``samples_q`` (label 0) by maximum likelihood.
+
+    ``samples_p`` ``(N_p, d)`` or ``(N_p,)``, ``samples_q`` likewise with the same ``d``;
+    ``l2`` adds ``l2/2 |w|^2`` to the negative log-likelihood (0: none). With equal sample
+    sizes its logit estimates ``log p(x) / q(x)``, e.g. ``-mu x + mu^2 / 2`` for
+    ``p = N(0, 1)``, ``q = N(mu, 1)``. Returns ``(w, b)``: ``w`` float64 ``(d,)``, ``b`` a float.
+
+    Used in: book/transformers/albert-electra.md
+    """
+    from kexue._checks import as_array, check_finite
+
+    xs = []
+    for name, s in (("samples_p", samples_p), ("samples_q", samples_q)):
+        a = as_array(s, name, "float64")
+        a = a[:, None] if a.ndim == 1 else a
+        check_shape(a, name, ("N", "d"))
+        check_finite(a, name)
+        if len(a) == 0:
+            raise ValueError(f"{name} must hold at least one sample, got shape {a.shape}.")
+        xs.append(a)
+    if xs[0].shape[1] != xs[1].shape[1]:
+        raise ValueError(f"samples_q must have the dimension of samples_p "
+                         f"({xs[0].shape[1]}), got shape {xs[1].shape}.")
+    steps = check_int(steps, "steps")
+    l2 = check_real(l2, "l2", 0.0)
+    x = np.concatenate(xs)
+    x = np.concatenate([x, np.ones((len(x), 1))], axis=1)
+    y = np.concatenate([np.ones(len(xs[0])), np.zeros(len(xs[1]))])
+    theta = np.zeros(x.shape[1])
+    ridge = np.diag([l2] * (x.shape[1] - 1) + [0.0])
+    for _ in range(steps):
+        d = 1 / (1 + np.exp(-(x @ theta)))
+        grad = x.T @ (d - y) + ridge @ theta
+        hess = (x * (d * (1 - d))[:, None]).T @ x + ridge + 1e-12 * np.eye(x.shape[1])
+        step = np.linalg.solve(hess, grad)
+        theta = theta - step
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+__all__ += ["optimal_discriminator", "fit_logistic_discriminator"]

@@ -25,3 +25,7 @@ def __getattr__(name):  # imported on first use, so that `python -m kexue.models
     if name in _SUBMODULES:
         return importlib.import_module(f"kexue.models.{name}")
     raise AttributeError(f"module 'kexue.models' has no attribute {name!r}")
+
+# ALBERT and ELECTRA: cost by formula (kexue.models.cost: parameters, multiply-adds, training
+# memory) and replaced-token-detection pre-training (kexue.models.electra)
+_SUBMODULES += ("cost", "electra")

@@ -23,13 +23,14 @@ import dataclasses
 import keras
 from keras import ops
 
-from kexue._checks import check_choice, check_instance, check_int, check_real
-from kexue.models import bert
+from kexue import _checks
+from kexue._checks import check_bool, check_choice, check_instance, check_int, check_real
+from kexue.models import bert, encoders
 
 # ``bert`` is used through its attributes: this module is imported while Keras registers the
 # package's objects, which can happen while ``kexue.models.bert`` itself is being imported.
 
-__all__ = ["TheseusModel", "first_layers"]
+__all__ = ["TheseusModel", "first_layers", "fit_theseus"]
 
 _BERT = "a kexue.models.bert.BertModel"
 
@@ -58,8 +59,9 @@ def first_layers(model, n):
 @keras.saving.register_keras_serializable(package="kexue")
 class TheseusModel(keras.Model):
     """Module replacement between a fine-tuned ``predecessor`` (:class:`BertModel` of ``L_p``
-    layers) with its classification ``head`` (:class:`~kexue.models.bert.ClsHead`) and a
-    ``successor`` (:class:`BertModel` of ``L_s`` layers, ``L_s`` dividing ``L_p``).
+    layers) with its classification ``head`` (:class:`~kexue.models.bert.ClsHead` or
+    :class:`~kexue.models.bert.PooledHead`) and a ``successor`` (:class:`BertModel` of
+    ``L_s`` layers, ``L_s`` dividing ``L_p``).
 
     Inputs as :func:`~kexue.models.bert.build_classifier`'s (``{"token_ids", "segment_ids"}``
     or ids ``(B, T)``); output: class logits ``(B, num_classes)``. With ``training=True`` the
@@ -67,20 +69,24 @@ class TheseusModel(keras.Model):
     successor's block ``i`` instead, with probability ``replace_rate``, one independent draw
     per module and batch (``granularity="batch"``, the article's) or per module and example
     (``"example"``), seeded; otherwise (inference) the successor's blocks alone run.
-    The predecessor's embedding feeds both paths (it is copied into the successor so that the
-    extracted successor is the model that was trained). Only the successor's blocks are
-    trainable; the predecessor, the head and the embedding are frozen at construction.
-    The predecessor and the head are used as they are (shared, not copied).
+    By default the predecessor's embedding feeds both paths (it is copied into the successor
+    so that the extracted successor is the model that was trained) and only the successor's
+    blocks are trainable. With ``replace_embedding=True`` the embedding is one more module
+    (module 0, as in the article's code): the successor keeps its own embedding, which is
+    trainable and replaces the predecessor's with the same probability, so a draw has
+    ``M = L_s + 1`` entries. The predecessor and the head are frozen at construction and used
+    as they are (shared, not copied).
 
     Used in: book/transformers/bert-of-theseus.md
     """
 
     def __init__(self, predecessor, successor, head, replace_rate=0.5, granularity="batch",
-                 seed=0, **kwargs):
+                 seed=0, replace_embedding=False, **kwargs):
         super().__init__(**kwargs)
         check_instance(predecessor, "predecessor", bert.BertModel, _BERT)
         check_instance(successor, "successor", bert.BertModel, _BERT)
-        check_instance(head, "head", bert.ClsHead, "a kexue.models.bert.ClsHead")
+        check_instance(head, "head", bert.ClsHead,
+                       "a kexue.models.bert.ClsHead (or its subclass PooledHead)")
         lp, ls = predecessor.config.layers, successor.config.layers
         if predecessor.config.shared_blocks or successor.config.shared_blocks:
             raise ValueError("predecessor and successor must have independent blocks "
@@ -96,23 +102,32 @@ class TheseusModel(keras.Model):
         self.replace_rate = check_real(replace_rate, "replace_rate", 0.0, 1.0)
         self.granularity = check_choice(granularity, "granularity", ("batch", "example"))
         self.seed = check_int(seed, "seed", minimum=0)
+        self.replace_embedding = check_bool(replace_embedding, "replace_embedding")
         self.predecessor, self.successor, self.head = predecessor, successor, head
         self.group = lp // ls
-        successor.embedding.set_weights(predecessor.embedding.get_weights())
-        for frozen in (predecessor, head, successor.embedding, successor.mlm):
+        self.modules = ls + int(self.replace_embedding)
+        if not self.replace_embedding:
+            successor.embedding.set_weights(predecessor.embedding.get_weights())
+        if not head.built:
+            head.build((None, None, predecessor.config.width))
+        for frozen in (predecessor, head, successor.mlm):
             frozen.trainable = False
+            for v in frozen.weights:  # also what a reloaded model rebuilt after its config
+                v.trainable = False
+        successor.embedding.trainable = self.replace_embedding
+        for v in successor.embedding.weights:
+            v.trainable = self.replace_embedding
         if successor.final_norm is not None:
             successor.final_norm.trainable = False
         self.seed_generator = keras.random.SeedGenerator(self.seed)
-        if not head.built:
-            head.build((None, None, predecessor.config.width))
         self.built = True
 
     def draw_replacements(self, batch_size=None):
         """One training step's choices, ``True`` where a module is replaced by its successor
-        block (each with probability ``replace_rate``): bool ``(L_s,)`` (granularity
-        ``"batch"``) or ``(L_s, batch_size)`` (``"example"``)."""
-        shape = (self.successor.config.layers,)
+        (each with probability ``replace_rate``, independently): bool ``(M,)`` (granularity
+        ``"batch"``) or ``(M, batch_size)`` (``"example"``), ``M = L_s`` modules, or
+        ``L_s + 1`` with ``replace_embedding`` (entry 0 is then the embedding)."""
+        shape = (self.modules,)
         if self.granularity == "example":
             shape += (batch_size,)
         u = keras.random.uniform(shape, seed=self.seed_generator)
@@ -121,46 +136,65 @@ class TheseusModel(keras.Model):
     def _hidden(self, inputs, training, replaced=None):
         token_ids, segment_ids, _ = bert._as_inputs(inputs)
         key_mask = ops.not_equal(token_ids, 0)
+
+        def pick(k, successor_out, predecessor_out):
+            # both paths run and the choice selects one (a data-dependent branch would not
+            # trace on every backend with the blocks' dropout inside); a module's gradient
+            # reaches only the path that was chosen
+            choice = replaced[k]
+            if len(replaced.shape) == 2:  # one choice per example
+                choice = choice[:, None, None]
+            return ops.where(choice, successor_out, predecessor_out)
+
         h = self.predecessor.embedding(token_ids, segment_ids, training=training)
+        if self.replace_embedding:
+            own = self.successor.embedding(token_ids, segment_ids, training=training)
+            h = own if replaced is None else pick(0, own, h)
+        first = int(self.replace_embedding)
         pred, succ = self.predecessor.blocks, self.successor.blocks
         for i, block in enumerate(succ):
             out = block(h, key_mask=key_mask, training=training)
             if replaced is not None:
-                # both paths run and the choice selects one (a data-dependent branch would not
-                # trace on every backend with the blocks' dropout inside); a module's gradient
-                # reaches only the path that was chosen
                 kept = h
                 for b in pred[i * self.group:(i + 1) * self.group]:
                     kept = b(kept, key_mask=key_mask, training=training)
-                choice = replaced[i]
-                if len(replaced.shape) == 2:  # one choice per example
-                    choice = choice[:, None, None]
-                out = ops.where(choice, out, kept)
+                out = pick(first + i, out, kept)
             h = out
         final = self.predecessor.final_norm
-        return h if final is None else final(h)
+        return (h if final is None else final(h)), key_mask
 
     def call(self, inputs, training=None, replaced=None):
-        """Logits ``(B, num_classes)``; ``replaced`` (bool ``(L_s,)``, or ``(L_s, B)`` per
-        example; optional) fixes the choices of a pass instead of drawing them (drawn only
-        with ``training=True``)."""
+        """Logits ``(B, num_classes)``; ``replaced`` (bool ``(M,)``, or ``(M, B)`` per
+        example, as :meth:`draw_replacements` gives; optional) fixes the choices of a pass
+        instead of drawing them (drawn only with ``training=True``)."""
         if replaced is None and training:
             token_ids = bert._as_inputs(inputs)[0]
             replaced = self.draw_replacements(ops.shape(token_ids)[0])
         elif replaced is not None:
             replaced = ops.convert_to_tensor(replaced, dtype="bool")
-            if len(replaced.shape) not in (1, 2) or replaced.shape[0] != self.successor.config.layers:
-                raise ValueError(f"replaced must have shape ({self.successor.config.layers},) "
-                                 f"or ({self.successor.config.layers}, batch), got shape "
+            if len(replaced.shape) not in (1, 2) or replaced.shape[0] != self.modules:
+                raise ValueError(f"replaced must have shape ({self.modules},) or "
+                                 f"({self.modules}, batch), one entry per module, got shape "
                                  f"{tuple(replaced.shape)}.")
-        return self.head(self._hidden(inputs, training, replaced), training=training)
+        hidden, key_mask = self._hidden(inputs, training, replaced)
+        if isinstance(self.head, bert.PooledHead):
+            return self.head(hidden, key_mask=key_mask, training=training)
+        return self.head(hidden, training=training)
 
     def successor_model(self, name="successor_classifier"):
-        """The compressed classifier: a functional model on the successor (its own weights,
-        shared) with a copy of the head, ready for further fine-tuning or export."""
-        model = bert.build_classifier(self.successor, self.head.num_classes, self.head.dropout,
-                                 name=name)
-        model.get_layer("cls_head").set_weights(self.head.get_weights())
+        """The compressed classifier: a functional model on the successor (its own layers,
+        shared, all trainable again, the embedding included) with a trainable copy of the
+        head, ready for further fine-tuning (:func:`kexue.models.bert.fine_tune`) or export."""
+        head = self.head
+        self.successor.embedding.trainable = True  # frozen by the Theseus stage unless replaced
+        if isinstance(head, bert.PooledHead):
+            model = encoders.pooled_classifier(self.successor, head.num_classes, head.pooling,
+                                               head.dropout, name=name)
+            model.get_layer("head").set_weights(head.get_weights())
+        else:
+            model = bert.build_classifier(self.successor, head.num_classes, head.dropout,
+                                          name=name)
+            model.get_layer("cls_head").set_weights(head.get_weights())
         return model
 
     def get_config(self):
@@ -169,7 +203,8 @@ class TheseusModel(keras.Model):
             predecessor=keras.saving.serialize_keras_object(self.predecessor),
             successor=keras.saving.serialize_keras_object(self.successor),
             head=keras.saving.serialize_keras_object(self.head),
-            replace_rate=self.replace_rate, granularity=self.granularity, seed=self.seed)
+            replace_rate=self.replace_rate, granularity=self.granularity, seed=self.seed,
+            replace_embedding=self.replace_embedding)
         return config
 
     @classmethod
@@ -178,3 +213,42 @@ class TheseusModel(keras.Model):
         for key in ("predecessor", "successor", "head"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def fit_theseus(theseus, x, y, validation=None, epochs=3, batch_size=32, learning_rate=1e-4,
+                seed=0, verbose=0):
+    """The module-replacement stage: train ``theseus`` (a :class:`TheseusModel`) on the task,
+    with the optimiser and schedule of :func:`kexue.models.bert.fine_tune` (AdamW, linear
+    warm-up over 10% of the steps, then decay) and the cross-entropy of the class logits.
+    Compiles ``theseus`` (so that the frozen parts are frozen in the train step), then fits.
+
+    ``x``: a dict ``{"token_ids", "segment_ids"}`` of int arrays ``(N, T)``
+    (:func:`kexue.models.bert.classification_inputs`); ``y``: int labels ``(N,)``. Returns
+    the Keras ``History``'s dict (``loss``, ``accuracy``, with ``validation=(x_dev, y_dev)``
+    also ``val_loss``, ``val_accuracy``: the validation pass is the successor alone).
+
+    Used in: book/transformers/bert-of-theseus.md
+    """
+    check_instance(theseus, "theseus", TheseusModel, "a kexue.models.compression.TheseusModel")
+    if not isinstance(x, dict) or "token_ids" not in x:
+        raise TypeError(f"x must be a dict with 'token_ids' (and 'segment_ids'), as "
+                        f"classification_inputs gives, got {_checks.describe(x)}.")
+    x = {k: x[k] for k in ("token_ids", "segment_ids") if k in x}
+    y = _checks.as_array(y, "y")
+    n = len(x["token_ids"])
+    _checks.check_shape(y, "y", (n,))
+    epochs = check_int(epochs, "epochs")
+    batch_size = check_int(batch_size, "batch_size")
+    learning_rate = check_real(learning_rate, "learning_rate", 0.0, low_open=True)
+    steps = epochs * -(-n // batch_size)
+    keras.utils.set_random_seed(check_int(seed, "seed", minimum=0))
+    theseus.compile(optimizer=bert._optimizer(learning_rate, steps, max(steps // 10, 1)),
+                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                    metrics=["accuracy"])
+    val = None
+    if validation is not None:
+        xv = {k: validation[0][k] for k in x}
+        val = (xv, _checks.as_array(validation[1], "validation labels"))
+    history = theseus.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=val,
+                          verbose=verbose, shuffle=True)
+    return history.history

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from kexue._checks import _is_int, check_choice, check_int, check_real, describe
+from kexue._checks import _is_int, check_choice, check_instance, check_int, check_real, describe
 from kexue.layers.attention import (
     SYNTHESIZER_KINDS,
     PositionEmbedding,
@@ -29,7 +29,7 @@ from kexue.layers.attention import (
 from kexue.layers.masking import MaskedGlobalAveragePooling1D
 
 __all__ = ["POOLINGS", "SelectPosition", "encoder_classifier", "encoder_attention",
-           "key_value_retrieval"]
+           "key_value_retrieval", "pooled_classifier"]
 
 POOLINGS = ("mean", "last")
 """How :func:`encoder_classifier` turns the token states into one vector."""
@@ -210,3 +210,26 @@ def key_value_retrieval(num, pairs=8, keys=32, values=16, seed=0):
     value_ids = np.concatenate([v, np.full((num, 1), values + 1)], axis=1).astype("int32")
     return {"inputs": [key_ids, value_ids], "labels": (v[rows, j] - 1).astype("int32"),
             "position": j.astype("int32"), "vocab_sizes": (keys + 1, values + 2)}
+
+
+# ------------------------------------------------------------ pooled heads for BERT fine-tuning
+
+def pooled_classifier(encoder, num_classes, pooling="mean", dropout=0.1,
+                      name="pooled_classifier"):
+    """A functional classifier ``{"token_ids", "segment_ids"}`` → logits ``(B, num_classes)``:
+    ``encoder`` (a :class:`kexue.models.bert.BertModel`, its own weights, shared: fine-tuning
+    changes it) and a :class:`kexue.models.bert.PooledHead` named ``"head"`` (padding, id 0,
+    left out of the mean). With ``pooling="cls"`` it computes what :func:`kexue.models.bert.build_classifier`
+    computes; :func:`kexue.models.bert.fine_tune` trains either.
+
+    Used in: book/transformers/bert-of-theseus.md
+    """
+    from kexue.models import bert  # here: bert imports this module's package while registering
+
+    check_instance(encoder, "encoder", bert.BertModel, "a kexue.models.bert.BertModel")
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    seg = keras.Input((None,), dtype="int32", name="segment_ids")
+    h = encoder({"token_ids": ids, "segment_ids": seg})
+    head = bert.PooledHead(num_classes, pooling, dropout, name="head")
+    logits = head(h, key_mask=ops.not_equal(ids, 0))
+    return keras.Model({"token_ids": ids, "segment_ids": seg}, logits, name=name)
