@@ -54,7 +54,10 @@ def test_one_sgd_step_moves_each_copy_by_its_own_gradient_and_the_shared_block_b
     moved = [[a - b for a, b in zip(block_weights(blk), before)] for blk in untied.block_layers]
     for j, step in enumerate(moved_shared):
         assert np.abs(step).max() > 0
-        np.testing.assert_allclose(sum(m[j] for m in moved), step, rtol=1e-4, atol=1e-7)
+        # each step is read back from float32 weights: allow a few units in the last place of
+        # the largest weight (the update itself is rounded when it is assigned)
+        ulp = float(np.spacing(np.float32(np.abs(before[j]).max())))
+        np.testing.assert_allclose(sum(m[j] for m in moved), step, rtol=1e-4, atol=4 * ulp)
     # the copies now differ from each other, and the two models compute different functions
     assert max(float(np.abs(u - v).max()) for u, v in zip(*moved)) > 1e-6
     assert float(np.abs(np_(shared(x)) - np_(untied(x))).max()) > 1e-6
