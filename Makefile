@@ -59,7 +59,7 @@ help:
 	@echo "             two chapters' runnable notebooks in a fresh environment"
 	@echo "make check-notebooks READER_CHAPTERS=...   runnable notebooks in a fresh environment"
 	@echo "make bench   the benchmark suite (benchmarks/): table in _build/bench/bench.md"
-	@echo "make pretrained   pre-train the book's small BERT (NAME=small-albert: its ALBERT twin)"
+	@echo "make pretrained   pre-train the book's small BERT (NAME=small-albert, small-electra: its twins)"
 	@echo "make clean   remove build outputs (keeps .venv)"
 
 venv: $(STAMP)
@@ -159,8 +159,9 @@ bench: $(STAMP)
 # The book's pre-trained small BERT (not part of `make test`): trained from the CLUE training
 # texts with a fixed seed and written, with its vocabulary and provenance record, into
 # lib/kexue/models/pretrained/$(NAME)/ (commit that folder; NAME=small-albert trains its ALBERT
-# twin). The chapters load a checkpoint only while its record matches the code;
-# tests/test_bert.py fails, naming this target, when it does not.
+# twin, NAME=small-electra its ELECTRA twin at the same compute). The chapters load a checkpoint
+# only while its record matches the code; tests/test_bert.py fails, naming this target, when it
+# does not.
 .PHONY: pretrained
 pretrained: NAME ?= small-bert
 pretrained: $(STAMP)

@@ -2429,3 +2429,25 @@ bad("kexue.models.baselines.character_tagger", "window", ValueError,
     lambda: _baselines.character_tagger(10, 4, window=2), "odd", label="even")
 bad("kexue.models.baselines.character_tagger", "num_tags", ValueError,
     lambda: _baselines.character_tagger(10, 1))
+
+# ------------------------------------------- segmentation tagging and ELECTRA checkpoints
+bad(BE + "segmentation_pieces", "sentences", TypeError,
+    lambda: _bert.segmentation_pieces("天气很好"))
+bad(BE + "segmentation_pieces", "max_len", ValueError,
+    lambda: _bert.segmentation_pieces([["天气"]], max_len=2))
+bad(BE + "segmentation_inputs", "pieces", TypeError,
+    lambda: _bert.segmentation_inputs(_BV, ["天气"]))
+bad(BE + "segmented_words", "pieces", ValueError,
+    lambda: _bert.segmented_words([["ab"]], zeros((2, 6), "int32")), "one word list",
+    label="count")
+bad(BE + "segmented_words", "logits", ValueError,
+    lambda: _bert.segmented_words([["abcdef"]], zeros((1, 4), "int32")), "more than",
+    label="too short")
+bad(BE + "ElectraSpec", "generator_fraction", ValueError,
+    lambda: _bert.ElectraSpec(config={"width": 8, "heads": 2}, generator_fraction=0.0))
+bad(BE + "ElectraSpec", "rtd_weight", ValueError,
+    lambda: _bert.ElectraSpec(config={"width": 8, "heads": 2}, rtd_weight=-1.0))
+bad(CS + "pretraining_multiply_adds", "objective", ValueError,
+    lambda: _cost.pretraining_multiply_adds(_BC, 8, "gan"))
+bad(CS + "pretraining_multiply_adds", "mask_rate", ValueError,
+    lambda: _cost.pretraining_multiply_adds(_BC, 8, mask_rate=2.0))

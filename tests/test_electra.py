@@ -230,3 +230,54 @@ def test_simulation_matches_the_optimum_within_three_standard_errors():
     a2, b2 = el.simulate_rtd(p, q, 0.3, draws=5000, seed=2)
     np.testing.assert_array_equal(a, a2)
     np.testing.assert_array_equal(b, b2)
+
+
+# ------------------------------------------------------------------ the committed ELECTRA recipe
+
+
+def test_electra_checkpoint_path_writes_loads_and_hashes_its_own_code(tmp_path):
+    from kexue.models import bert
+
+    spec = bert.ElectraSpec(config=dict(width=16, layers=1, heads=2, ffn_dim=16,
+                                        max_positions=12, dropout=0.0),
+                            steps=2, batch_size=4, learning_rate=1e-2, held_out=0.2, min_count=1)
+    assert spec.to_dict()["objective"] == "electra"
+    assert bert._trainer(spec) is el._train_checkpoint
+    vocab, result = bert._trainer(spec)(spec, texts=TEXTS)
+    record = bert.write_checkpoint(tmp_path, "tiny-electra", spec, vocab, result)
+    assert record["steps"] == 2 and len(record["rtd_losses"]) == 2
+    assert set(record["held_out_rtd"]) >= {"rtd_accuracy", "trivial_accuracy"}
+    assert "held_out_masked_accuracy" not in record  # the generator's is named as such
+    assert record["held_out_generator_accuracy"] == pytest.approx(
+        result.held_out["generator_accuracy"], abs=1e-6)
+    # the record hashes the ELECTRA code too: an MLM recipe with the same fields differs
+    mlm = bert.PretrainSpec(**{k: v for k, v in spec.to_dict().items()
+                               if k not in ("objective", "generator_fraction", "rtd_weight")})
+    assert bert.provenance_hashes(spec)["code"] != bert.provenance_hashes(mlm)["code"]
+    assert bert.provenance_hashes(spec)["recipe"] != bert.provenance_hashes(mlm)["recipe"]
+    model, vocab2, record2 = bert.load_pretrained("tiny-electra", tmp_path, spec)
+    assert record2 == record and vocab2.tokens == vocab.tokens
+    ids = bert.classification_inputs(vocab, TEXTS[:2], max_len=12)
+    np.testing.assert_allclose(np_(model(ids)), np_(result.discriminator(ids)), atol=1e-6)
+    with pytest.raises(bert.CheckpointError, match="recipe"):
+        bert.check_checkpoint("tiny-electra", tmp_path, mlm)
+
+
+def test_the_electra_checkpoint_gets_the_small_berts_compute():
+    from kexue.models import bert, cost
+
+    mlm, rtd = bert.PRETRAINED["small-bert"], bert.PRETRAINED["small-electra"]
+    assert {k: v for k, v in rtd.to_dict().items()
+            if k not in ("steps", "objective", "generator_fraction", "rtd_weight")} == \
+        {k: v for k, v in mlm.to_dict().items() if k != "steps"}
+    config = BertConfig(vocab_size=4486, **mlm.config)
+    n = config.max_positions
+    budget = mlm.steps * cost.pretraining_multiply_adds(config, n)
+    per_step = cost.pretraining_multiply_adds(config, n, "electra", rtd.generator_fraction)
+    assert abs(rtd.steps * per_step - budget) <= per_step / 2  # the nearest whole step
+    # by hand: generator (4 blocks of width 16, MLM head on 15%), discriminator, head
+    g = el.generator_config(config, 0.25)
+    by_hand = (g.layers * (4 * 16 ** 2 + 2 * 16 * 64 + 2 * n * 16) + 64 * 16
+               + 0.15 * (16 * 64 + 64 * 4486)
+               + 4 * (4 * 64 ** 2 + 2 * 64 * 256 + 2 * n * 64) + 64 * 64 + 64)
+    assert per_step == pytest.approx(by_hand, abs=1)

@@ -836,6 +836,29 @@ class PretrainSpec:
         return dataclasses.asdict(self)
 
 
+@dataclasses.dataclass(frozen=True)
+class ElectraSpec(PretrainSpec):
+    """The recipe of a checkpoint pre-trained by replaced-token detection
+    (:func:`kexue.models.electra.pretrain_electra`): the fields of :class:`PretrainSpec` for
+    the discriminator, its data and its training, plus the generator's width as a fraction of
+    the discriminator's (``generator_fraction``) and the weight of the detection loss
+    (``rtd_weight``). The committed weights are the discriminator's.
+
+    Used in: book/transformers/albert-electra.md
+    """
+
+    generator_fraction: float = 0.25
+    rtd_weight: float = 50.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_real(self.generator_fraction, "generator_fraction", 0.0, 1.0, low_open=True)
+        check_real(self.rtd_weight, "rtd_weight", 0.0)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "objective": "electra"}
+
+
 PRETRAINED = {
     "small-bert": PretrainSpec(
         config=dict(width=64, layers=4, heads=2, ffn_dim=256, max_positions=72, dropout=0.1)),
@@ -844,12 +867,19 @@ PRETRAINED = {
     "small-albert": PretrainSpec(
         config=dict(width=64, layers=4, heads=2, ffn_dim=256, max_positions=72, dropout=0.1,
                     shared_blocks=True, embedding_dim=32)),
+    # ELECTRA with the small BERT's network as discriminator and a generator a quarter as
+    # wide, at the small BERT's compute: 4,568 steps cost the multiply-adds of its 5,000
+    # (kexue.models.cost.pretraining_multiply_adds; a test checks the equality).
+    "small-electra": ElectraSpec(
+        config=dict(width=64, layers=4, heads=2, ffn_dim=256, max_positions=72, dropout=0.1),
+        steps=4568, generator_fraction=0.25),
 }
 """The committed checkpoints by name: the recipe each was trained with."""
 
 REGISTERED_SHA256 = {
     "small-bert": "85c751bd8b0427832ce2087fb72806e0e905ff22f085bc9466fc70a8dc611c26",
     "small-albert": "cddc66c4e2880a03c2f5f1336c11dff84967c8957acd44eb45d55aa8f5759d21",
+    "small-electra": "2643351341b77ee4ef524760bbf17faf0d701c2054df1ec2d559ccc2908b1569",
 }
 """The sha256 of each committed checkpoint's weights, registered in the library as the data
 files are: the committed folder is used only when its record and its file carry this value
@@ -873,6 +903,15 @@ _WEIGHT_CODE = (
     "kexue.layers.attention:_merge_heads", "kexue.layers.masking:masked_softmax",
     "kexue.layers.masking:very_negative", "kexue.layers.core:TiedDense",
     "kexue.text:CharVocab", "kexue.data:load_clue", "kexue.data:_read_json_lines",
+)
+# An ELECTRA checkpoint is made by the same code plus the generator, the replacement, the
+# detection loss and the ELECTRA training loop.
+_ELECTRA_CODE = _WEIGHT_CODE + (
+    "kexue.models.electra:generator_config", "kexue.models.electra:ElectraGenerator",
+    "kexue.models.electra:replace_tokens", "kexue.models.electra:rtd_loss",
+    "kexue.models.electra:Electra", "kexue.models.electra:_electra_batch",
+    "kexue.models.electra:_split_corpus", "kexue.models.electra:pretrain_electra",
+    "kexue.models.electra:_train_checkpoint",
 )
 _DATA_FILES = ("clue/tnews/train.json", "clue/tnews/labels.json",
                "clue/iflytek_fewclue/train_few_all.json", "clue/afqmc/train.csv")
@@ -910,16 +949,20 @@ def _sha(text) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def provenance_hashes(spec, code=_WEIGHT_CODE) -> dict:
+def provenance_hashes(spec, code=None) -> dict:
     """The hashes a checkpoint's record must match: ``recipe`` (the :class:`PretrainSpec`),
     ``code`` (the syntax trees, without docstrings or comments, of the functions and classes
-    that determine the weights), ``data`` (the registered sha256 of the CLUE training files)
-    and ``total`` (all three).
+    that determine the weights: by default those of :func:`pretrain`, plus those of
+    :func:`kexue.models.electra.pretrain_electra` for an :class:`ElectraSpec`), ``data`` (the
+    registered sha256 of the CLUE training files) and ``total`` (all three).
 
     Used in: book/transformers/attention.md
     """
     check_instance(spec, "spec", PretrainSpec, "a kexue.models.bert.PretrainSpec")
     from kexue.data import REGISTRY
+
+    if code is None:
+        code = _ELECTRA_CODE if isinstance(spec, ElectraSpec) else _WEIGHT_CODE
 
     recipe = _sha(json.dumps(spec.to_dict(), sort_keys=True))
     code_hash = _sha("\n".join(f"{ref}\n{_code_of(ref)}" for ref in code))
@@ -952,6 +995,42 @@ def _file_sha256(path) -> str:
     return h.hexdigest()
 
 
+def _result_summary(result):
+    """``(network, fields)`` of a pre-training result for its record: the network to save (the
+    model of :func:`pretrain`, the discriminator of ELECTRA) and its steps, time, data sizes,
+    loss curves and held-out quality (masked accuracy; for ELECTRA the detection metrics of
+    :func:`kexue.models.electra.rtd_metrics` and the generator's masked accuracy)."""
+    from kexue.models import electra
+
+    check_instance(result, "result", (PretrainResult, electra.ElectraResult),
+                   "a kexue.models.bert.PretrainResult or kexue.models.electra.ElectraResult")
+    seconds = result.seconds + result.first_step
+    fields = {"steps": result.steps, "seconds": round(seconds, 1),
+              "steps_per_second": round(result.steps / max(seconds, 1e-9), 3),
+              "train_sequences": result.train}
+    if isinstance(result, PretrainResult):
+        return result.model, {**fields, "held_out_sequences": result.held_out,
+                              "held_out_masked_accuracy": result.held_out_accuracy,
+                              "losses": [round(v, 4) for v in result.losses]}
+    return result.discriminator, {
+        **fields, "held_out_sequences": result.held_out_sequences,
+        "held_out_rtd": {k: round(float(v), 6) for k, v in result.held_out.items()},
+        "held_out_generator_accuracy": result.held_out.get("generator_accuracy"),
+        "losses": [round(v, 4) for v in result.losses],
+        "mlm_losses": [round(v, 4) for v in result.mlm_losses],
+        "rtd_losses": [round(v, 5) for v in result.rtd_losses]}
+
+
+def _trainer(spec):
+    """The function that trains ``spec``'s checkpoint: ``(spec, texts=None, log_every=0) ->
+    (vocab, result)``."""
+    if isinstance(spec, ElectraSpec):
+        from kexue.models import electra
+
+        return electra._train_checkpoint
+    return _train_checkpoint
+
+
 def write_checkpoint(directory, name, spec, vocab, result) -> dict:
     """Write ``model.weights.h5``, ``vocab.txt`` and ``provenance.json`` into ``directory``;
     return the record (the recipe and its hashes, the weights' sha256 and size, steps, seed,
@@ -960,32 +1039,25 @@ def write_checkpoint(directory, name, spec, vocab, result) -> dict:
     Used in: book/transformers/attention.md
     """
     check_instance(spec, "spec", PretrainSpec, "a kexue.models.bert.PretrainSpec")
-    check_instance(result, "result", PretrainResult, "a kexue.models.bert.PretrainResult")
+    model, summary = _result_summary(result)
     vocab = _check_vocab(vocab)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     weights = directory / "model.weights.h5"
-    bare = BertModel(result.model.config)  # an uncompiled copy: no optimizer state in the file
-    bare.set_weights(result.model.get_weights())
+    bare = BertModel(model.config)  # an uncompiled copy: no optimizer state in the file
+    bare.set_weights(model.get_weights())
     bare.save_weights(weights)
     vocab.save(directory / "vocab.txt")
     record = {
         "name": name,
         "spec": spec.to_dict(),
-        "config": result.model.config.to_dict(),
+        "config": model.config.to_dict(),
         "hashes": provenance_hashes(spec),
         "weights_sha256": _file_sha256(weights),
         "weights_bytes": weights.stat().st_size,
         "vocab_sha256": _file_sha256(directory / "vocab.txt"),
-        "steps": result.steps,
         "seed": spec.seed,
-        "seconds": round(result.seconds + result.first_step, 1),
-        "steps_per_second": round(result.steps / max(result.seconds + result.first_step, 1e-9),
-                                  3),
-        "train_sequences": result.train,
-        "held_out_sequences": result.held_out,
-        "held_out_masked_accuracy": result.held_out_accuracy,
-        "losses": [round(v, 4) for v in result.losses],
+        **summary,
         "versions": runtime.versions(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
     }
@@ -1087,13 +1159,12 @@ def load_or_train(name="small-bert", directory=None, spec=None, log_every=0):
         spec = _spec_for(name, spec)
         warnings.warn(f"{err} Training {name!r} here instead ({spec.steps} steps).",
                       stacklevel=2)
-    vocab, result = _train_checkpoint(spec, log_every=log_every)
-    record = {"name": name, "spec": spec.to_dict(), "config": result.model.config.to_dict(),
-              "hashes": provenance_hashes(spec), "steps": result.steps, "seed": spec.seed,
-              "seconds": round(result.seconds + result.first_step, 1),
-              "held_out_masked_accuracy": result.held_out_accuracy,
-              "losses": [round(v, 4) for v in result.losses], "retrained": True}
-    return result.model, vocab, record
+    hashes = provenance_hashes(spec)
+    vocab, result = _trainer(spec)(spec, log_every=log_every)
+    model, summary = _result_summary(result)
+    record = {"name": name, "spec": spec.to_dict(), "config": model.config.to_dict(),
+              "hashes": hashes, "seed": spec.seed, **summary, "retrained": True}
+    return model, vocab, record
 
 
 # ------------------------------------------------------------------------- tagging
@@ -1153,6 +1224,67 @@ def build_tagger(bert, num_tags, dropout=0.1, name="bert_tagger"):
         bert({"token_ids": ids, "segment_ids": seg}))
     logits = keras.layers.Dense(num_tags, name="tag_logits")(h)
     return keras.Model({"token_ids": ids, "segment_ids": seg}, logits, name=name)
+
+
+def segmentation_pieces(sentences, max_len=64) -> list:
+    """Segmented sentences (each a list of words) cut at word boundaries into pieces of at
+    most ``max_len - 2`` characters (:func:`kexue.text.chunk_words`), so that each piece with
+    [CLS] and [SEP] fits ``max_len`` positions. Returns the pieces, in order, each a list of
+    words.
+
+    Used in: book/transformers/attention.md, book/transformers/albert-electra.md,
+    book/transformers/albert-unshared.md
+    """
+    from kexue.text import chunk_words
+
+    max_len = check_int(max_len, "max_len", minimum=3)
+    if not isinstance(sentences, (list, tuple)):
+        raise TypeError(f"sentences must be a list of word lists, got {describe(sentences)}.")
+    return [piece for words in sentences for piece in chunk_words(words, max_len - 2)]
+
+
+def segmentation_inputs(vocab, pieces, max_len=64):
+    """Word segmentation as character tagging: ``(x, y, w)`` of :func:`tagging_inputs` for
+    word pieces (from :func:`segmentation_pieces`), with the s/b/m/e tags of
+    :func:`kexue.text.words_to_tags` (4 tags) as labels.
+
+    Used in: book/transformers/attention.md, book/transformers/albert-electra.md,
+    book/transformers/albert-unshared.md
+    """
+    from kexue.text import words_to_tags
+
+    if not isinstance(pieces, (list, tuple)) or not all(
+            isinstance(p, (list, tuple)) for p in pieces):
+        raise TypeError(f"pieces must be a list of word lists, got {describe(pieces)}.")
+    return tagging_inputs(vocab, ["".join(p) for p in pieces],
+                          [words_to_tags(p) for p in pieces], max_len=max_len)
+
+
+def segmented_words(pieces, logits):
+    """The words a tagger's output ``logits`` ``(N, T, 4)`` (or predicted tags ``(N, T)``)
+    cuts each piece into, reading the tag of character ``i`` at position ``i + 1`` as
+    :func:`tagging_inputs` lays the inputs out: one list of words per piece.
+
+    Used in: book/transformers/attention.md, book/transformers/albert-electra.md,
+    book/transformers/albert-unshared.md
+    """
+    from kexue.text import tags_to_words
+
+    pred = as_array(logits, "logits")
+    if pred.ndim == 3:
+        pred = pred.argmax(-1)
+    check_shape(pred, "logits", ("N", "T"))
+    if not isinstance(pieces, (list, tuple)) or len(pieces) != len(pred):
+        raise ValueError(f"pieces must hold one word list per row of logits ({len(pred)}), "
+                         f"got {describe(pieces)}.")
+    out = []
+    for i, piece in enumerate(pieces):
+        chars = "".join(piece)
+        if len(chars) + 2 > pred.shape[1]:
+            raise ValueError(f"piece {i} has {len(chars)} characters, more than the "
+                             f"{pred.shape[1] - 2} the logits' {pred.shape[1]} positions hold.")
+        out.append(tags_to_words(chars, pred[i, 1:len(chars) + 1]))
+    return out
 
 
 
@@ -1219,16 +1351,20 @@ def main(argv=None):
     # write if the source files changed on disk meanwhile (the hashes are read from the files).
     hashes = provenance_hashes(spec)
     t0 = time.perf_counter()
-    vocab, result = _train_checkpoint(spec, log_every=args.log_every)
+    vocab, result = _trainer(spec)(spec, log_every=args.log_every)
     if provenance_hashes(spec) != hashes:
         raise CheckpointError(
             "the code that makes the weights changed on disk during training, so the record "
             "could not say which code made them; nothing was written. Run `make pretrained` "
             "again without editing kexue/models/bert.py or the modules it hashes meanwhile.")
     record = write_checkpoint(out, args.name, spec, vocab, result)
+    quality = (f"held-out masked accuracy {record['held_out_masked_accuracy']:.3f}"
+               if "held_out_masked_accuracy" in record else
+               f"held-out detection accuracy {record['held_out_rtd']['rtd_accuracy']:.3f} "
+               f"(all-original rule {record['held_out_rtd']['trivial_accuracy']:.3f})")
     print(f"Done in {time.perf_counter() - t0:.0f} s ({record['steps_per_second']} steps/s): "
-          f"final loss {np.mean(result.losses[-50:]):.3f}, held-out masked accuracy "
-          f"{result.held_out_accuracy:.3f}; weights {record['weights_bytes'] / 1e6:.2f} MB, "
+          f"final loss {np.mean(result.losses[-50:]):.3f}, {quality}; "
+          f"weights {record['weights_bytes'] / 1e6:.2f} MB, "
           f"sha256 {record['weights_sha256']}", flush=True)
     if out == PRETRAINED_DIR / args.name:
         print(f"Register it: REGISTERED_SHA256[{args.name!r}] = {record['weights_sha256']!r} in "

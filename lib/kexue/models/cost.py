@@ -10,7 +10,10 @@ parameters, multiply-adds per token, and the memory of one training step.
   sequence length ``n`` (one FLOP count is twice that); sharing blocks changes nothing here;
 - :func:`training_memory`: parameters, gradients and Adam's two moments (``4P`` floats) beside
   the activations a backward pass keeps (``L B n (8H + 2F) + 2 L B h n^2`` floats and the
-  embeddings).
+  embeddings);
+- :func:`pretraining_multiply_adds`: one token's forward multiply-adds in a pre-training step,
+  masked language model or ELECTRA (generator, discriminator and detection head), the unit of
+  "equal compute".
 
 Used in: book/transformers/albert-electra.md, book/transformers/albert-unshared.md
 """
@@ -20,7 +23,7 @@ from __future__ import annotations
 from kexue._checks import check_int, check_real
 
 __all__ = ["block_parameters", "parameter_count", "multiply_adds_per_token",
-           "training_memory"]
+           "pretraining_multiply_adds", "training_memory"]
 
 
 def _config(config):
@@ -128,3 +131,31 @@ def training_memory(config, batch_size, seq_len, bytes_per_float=4):
     out["weights_and_optimizer"] = 4 * p * size
     out["total"] = out["weights_and_optimizer"] + out["activations"]
     return out
+
+
+def pretraining_multiply_adds(config, seq_len, objective="mlm", generator_fraction=0.25,
+                              mask_rate=0.15):
+    """Multiply-adds of one token's forward pass in a pre-training step of the network
+    ``config`` at sequence length ``seq_len``: for ``objective="mlm"`` the encoder and the MLM
+    head on the ``mask_rate`` fraction of the tokens (:func:`multiply_adds_per_token`); for
+    ``"electra"`` the generator of :func:`kexue.models.electra.generator_config` ``(config,
+    generator_fraction)`` with its MLM head on the masked fraction, plus the discriminator's
+    encoder on every token, plus its detection head ``H^2 + H`` per token. The backward pass
+    costs about twice the forward one in both, so the ratio of two of these is the ratio of
+    the steps' compute: "equal compute" gives each objective ``steps`` inversely proportional
+    to it.
+
+    Used in: book/transformers/albert-electra.md
+    """
+    from kexue._checks import check_choice
+
+    c = _config(config)
+    objective = check_choice(objective, "objective", ("mlm", "electra"))
+    mask_rate = check_real(mask_rate, "mask_rate", 0.0, 1.0)
+    if objective == "mlm":
+        return multiply_adds_per_token(c, seq_len, mask_rate)
+    from kexue.models.electra import generator_config
+
+    generator = generator_config(c, generator_fraction)
+    return (multiply_adds_per_token(generator, seq_len, mask_rate)
+            + multiply_adds_per_token(c, seq_len) + c.width * c.width + c.width)

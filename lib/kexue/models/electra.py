@@ -506,6 +506,21 @@ def pretrain_electra(config, vocab, texts, steps, generator_fraction=0.25, rtd_w
                          len(held_seqs))
 
 
+def _train_checkpoint(spec, texts=None, log_every=0):
+    """Vocabulary and :func:`pretrain_electra` result for an
+    :class:`~kexue.models.bert.ElectraSpec` (texts: the CLUE training texts), as
+    :func:`kexue.models.bert._train_checkpoint` does for masked-language-model recipes."""
+    texts = _bert.clue_pretraining_texts() if texts is None else texts
+    vocab = _bert.build_vocab(texts, spec.min_count)
+    config = _bert.BertConfig(vocab_size=len(vocab), **spec.config)
+    result = pretrain_electra(config, vocab, texts, spec.steps,
+                              generator_fraction=spec.generator_fraction,
+                              rtd_weight=spec.rtd_weight, batch_size=spec.batch_size,
+                              learning_rate=spec.learning_rate, held_out=spec.held_out,
+                              seed=spec.seed, log_every=log_every)
+    return vocab, result
+
+
 # ------------------------------------------------------------------ the token-level optimum
 
 
