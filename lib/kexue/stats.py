@@ -994,7 +994,8 @@ def moving_average(values, window, parts=5):
     ``i`` of the average belongs at step ``i + w - 1`` of the curve.
 
     Used in: book/transformers/attention.md, book/transformers/lossless-enlargement.md,
-    book/generative/vq-vae.md, book/generative/single-loss-gan.md
+    book/generative/vq-vae.md, book/generative/single-loss-gan.md, book/generative/f-gan.md,
+    book/generative/nvae.md
     """
     v = as_array(values, "values", dtype="float64")
     if v.ndim != 1 or v.size == 0:
