@@ -2451,3 +2451,14 @@ bad(CS + "pretraining_multiply_adds", "objective", ValueError,
     lambda: _cost.pretraining_multiply_adds(_BC, 8, "gan"))
 bad(CS + "pretraining_multiply_adds", "mask_rate", ValueError,
     lambda: _cost.pretraining_multiply_adds(_BC, 8, mask_rate=2.0))
+
+# ---------------------------- kexue.models.compression: module replacement with a per-token head
+_TAG_HEAD = keras.layers.Dense(4)
+_TAG_HEAD.build((None, None, _BC.width + 1))
+bad(CO + "TheseusModel", "head", ValueError,
+    lambda: _comp.TheseusModel(_bert.BertModel(_PRED), _comp.first_layers(
+        _bert.BertModel(_PRED), 1), _TAG_HEAD), "width", label="per-token head width")
+bad(CO + "TheseusModel", "token_dropout", ValueError, lambda: _theseus(token_dropout=1.0))
+bad(CO + "fit_theseus", "sample_weight", ValueError,
+    lambda: _comp.fit_theseus(_theseus(), {"token_ids": zeros((2, 4), "int32") + 1}, [0, 1],
+                              sample_weight=zeros(3)), "shape", label="sample_weight length")

@@ -262,3 +262,95 @@ def test_fit_theseus_trains_the_successor_and_validates_on_it():
     assert len(history["loss"]) == 1 and len(history["val_accuracy"]) == 1
     for a, b in zip(predecessor.get_weights() + head.get_weights(), frozen):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------- a per-token head (a tagger's dense layer)
+
+
+def tagger_parts(rate=0.5, seed=0, replace_embedding=True):
+    keras.utils.set_random_seed(0)
+    pretrained, predecessor = BertModel(CONFIG), BertModel(CONFIG)
+    tagger = bert.build_tagger(predecessor, 4, dropout=0.0)
+    head = tagger.get_layer("tag_logits")
+    successor = first_layers(pretrained, 2)
+    theseus = TheseusModel(predecessor, successor, head, rate, seed=seed,
+                           replace_embedding=replace_embedding, token_dropout=0.0)
+    return tagger, predecessor, successor, head, theseus
+
+
+def test_per_token_head_extremes_are_the_two_taggers():
+    tagger, predecessor, successor, head, theseus = tagger_parts()
+    pred_logits = np_(tagger(X))
+    assert pred_logits.shape == (*X["token_ids"].shape, 4)
+    np.testing.assert_allclose(np_(theseus(X, training=True, replaced=[False] * 3)),
+                               pred_logits, atol=1e-6)
+    small = theseus.successor_model(name="small_tagger")
+    assert small.output_shape == (None, None, 4)
+    succ_logits = np_(small(X))
+    np.testing.assert_allclose(np_(theseus(X, training=True, replaced=[True] * 3)),
+                               succ_logits, atol=1e-6)
+    np.testing.assert_allclose(np_(theseus(X)), succ_logits, atol=1e-6)  # inference
+    # the successor tagger is build_tagger on the successor with the head's weights
+    reference = bert.build_tagger(successor, 4, dropout=0.0)
+    reference.get_layer("tag_logits").set_weights(head.get_weights())
+    np.testing.assert_allclose(succ_logits, np_(reference(X)), atol=1e-6)
+
+
+def test_successor_model_has_no_side_effects():
+    _, predecessor, successor, head, theseus = tagger_parts(replace_embedding=False)
+    ids = {id(v) for v in theseus.trainable_variables}
+    flags = [v.trainable for v in successor.weights]
+    before = [w.copy() for w in theseus.get_weights()]
+    small = theseus.successor_model()
+    assert {id(v) for v in theseus.trainable_variables} == ids
+    assert [v.trainable for v in successor.weights] == flags
+    assert not successor.embedding.trainable and not head.trainable
+    # every weight of the compressed tagger trains, and none is shared with the mixture
+    assert len(small.trainable_weights) == len(small.weights)
+    assert not {id(v) for v in small.weights} & {id(v) for v in theseus.weights}
+    small.set_weights([w + 1.0 for w in small.get_weights()])
+    for a, b in zip(theseus.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_per_token_train_step_moves_only_the_successor():
+    from kexue.models.compression import fit_theseus
+
+    _, predecessor, successor, head, theseus = tagger_parts(rate=1.0)
+    frozen = [w.copy() for w in predecessor.get_weights() + head.get_weights()]
+    blocks = [w.copy() for w in successor.get_weights()]
+    tags = np.arange(X["token_ids"].size).reshape(X["token_ids"].shape) % 4
+    weights = (X["token_ids"] != 0).astype("float32")
+    history = fit_theseus(theseus, X, tags, epochs=1, batch_size=6, learning_rate=1e-2,
+                          sample_weight=weights)
+    assert len(history["loss"]) == 1 and 0.0 <= history["accuracy"][0] <= 1.0
+    for a, b in zip(predecessor.get_weights() + head.get_weights(), frozen):
+        np.testing.assert_array_equal(a, b)
+    assert max(np.abs(a - b).max() for a, b in zip(successor.get_weights(), blocks)) > 0
+
+
+def test_per_token_theseus_round_trips_as_keras(tmp_path):
+    *_, theseus = tagger_parts(rate=0.3, seed=4)
+    path = tmp_path / "tagger.keras"
+    theseus.save(path)
+    loaded = keras.models.load_model(path)
+    assert loaded.per_token and loaded.token_dropout == 0.0
+    assert isinstance(loaded.head, keras.layers.Dense)
+    np.testing.assert_allclose(np_(loaded(X)), np_(theseus(X)), atol=1e-6)
+    fixed = [True, False, True]
+    np.testing.assert_allclose(np_(loaded(X, training=True, replaced=fixed)),
+                               np_(theseus(X, training=True, replaced=fixed)), atol=1e-6)
+
+
+def test_per_token_bad_input():
+    from kexue.models.compression import fit_theseus
+
+    _, predecessor, successor, head, theseus = tagger_parts()
+    wide = keras.layers.Dense(4)
+    wide.build((None, None, CONFIG.width + 1))
+    with pytest.raises(ValueError, match="head"):
+        TheseusModel(predecessor, successor, wide)
+    with pytest.raises(ValueError, match="token_dropout"):
+        TheseusModel(predecessor, successor, head, token_dropout=1.0)
+    with pytest.raises(ValueError, match="y"):  # per-token heads need one tag per position
+        fit_theseus(theseus, X, np.zeros(len(TEXTS), "int32"))

@@ -937,3 +937,27 @@ MODELS["electra_generator"] = electra_generator_model
 def test_electra_round_trips(saved):
     _assert_round_trip(saved, "electra", "kexue>Electra")
     _assert_round_trip(saved, "electra_generator", "kexue>ElectraGenerator")
+
+
+# ------------------------- kexue.models.compression: module replacement with a per-token head
+
+
+def theseus_tagger_model():
+    """book/transformers/bert-of-theseus.md: a 1-layer successor replacing the 4-layer
+    predecessor (the embedding as module 0), the tagger's per-token dense head frozen."""
+    predecessor = _bert.BertModel(_bert.BertConfig(vocab_size=VOCAB, width=8, layers=4, heads=2,
+                                                   ffn_dim=16, max_positions=T, dropout=0.0))
+    tagger = _bert.build_tagger(predecessor, K, dropout=0.0)
+    model = _compression.TheseusModel(predecessor, _compression.first_layers(predecessor, 1),
+                                      tagger.get_layer("tag_logits"), 0.5, seed=2,
+                                      replace_embedding=True, token_dropout=0.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model, {"token_ids": RNG.integers(1, VOCAB, (8, T))}, RNG.integers(0, K, (8, T))
+
+
+MODELS["theseus_tagger"] = theseus_tagger_model
+
+
+def test_theseus_tagger_round_trips(saved):
+    _assert_round_trip(saved, "theseus_tagger", "kexue>TheseusModel")

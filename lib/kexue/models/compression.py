@@ -10,8 +10,10 @@ inference the successor alone runs.
 - :func:`first_layers`: a :class:`~kexue.models.bert.BertModel` made of the embedding and the
   first ``n`` blocks of another (the successor's starting point: the pre-trained model's first
   layers);
-- :class:`TheseusModel`: the mixture, trained by ``fit``; :meth:`TheseusModel.successor_model`
-  the compressed classifier.
+- :class:`TheseusModel`: the mixture, trained by ``fit`` (:func:`fit_theseus`), with a
+  classification head (one output per sequence) or a per-token head (a tagger's dense layer,
+  one output per position); :meth:`TheseusModel.successor_model` the compressed classifier or
+  tagger.
 
 Used in: book/transformers/bert-of-theseus.md
 """
@@ -59,12 +61,16 @@ def first_layers(model, n):
 @keras.saving.register_keras_serializable(package="kexue")
 class TheseusModel(keras.Model):
     """Module replacement between a fine-tuned ``predecessor`` (:class:`BertModel` of ``L_p``
-    layers) with its classification ``head`` (:class:`~kexue.models.bert.ClsHead` or
-    :class:`~kexue.models.bert.PooledHead`) and a ``successor`` (:class:`BertModel` of
-    ``L_s`` layers, ``L_s`` dividing ``L_p``).
+    layers) with its ``head`` and a ``successor`` (:class:`BertModel` of ``L_s`` layers,
+    ``L_s`` dividing ``L_p``). The head is a classification head
+    (:class:`~kexue.models.bert.ClsHead` or :class:`~kexue.models.bert.PooledHead`) or a
+    per-token head: a ``keras.layers.Dense`` applied at every position after a dropout of
+    rate ``token_dropout`` (a :func:`~kexue.models.bert.build_tagger` tagger's
+    ``get_layer("tag_logits")``, whose dropout rate is 0.1 by default).
 
     Inputs as :func:`~kexue.models.bert.build_classifier`'s (``{"token_ids", "segment_ids"}``
-    or ids ``(B, T)``); output: class logits ``(B, num_classes)``. With ``training=True`` the
+    or ids ``(B, T)``); output: class logits ``(B, num_classes)``, or with a per-token head
+    tag logits ``(B, T, num_tags)``. With ``training=True`` the
     hidden state passes module ``i`` (predecessor blocks ``i r .. i r + r - 1``) through the
     successor's block ``i`` instead, with probability ``replace_rate``, one independent draw
     per module and batch (``granularity="batch"``, the article's) or per module and example
@@ -81,12 +87,13 @@ class TheseusModel(keras.Model):
     """
 
     def __init__(self, predecessor, successor, head, replace_rate=0.5, granularity="batch",
-                 seed=0, replace_embedding=False, **kwargs):
+                 seed=0, replace_embedding=False, token_dropout=0.1, **kwargs):
         super().__init__(**kwargs)
         check_instance(predecessor, "predecessor", bert.BertModel, _BERT)
         check_instance(successor, "successor", bert.BertModel, _BERT)
-        check_instance(head, "head", bert.ClsHead,
-                       "a kexue.models.bert.ClsHead (or its subclass PooledHead)")
+        check_instance(head, "head", (bert.ClsHead, keras.layers.Dense),
+                       "a kexue.models.bert.ClsHead (or its subclass PooledHead), or a "
+                       "keras.layers.Dense per-token head")
         lp, ls = predecessor.config.layers, successor.config.layers
         if predecessor.config.shared_blocks or successor.config.shared_blocks:
             raise ValueError("predecessor and successor must have independent blocks "
@@ -103,13 +110,21 @@ class TheseusModel(keras.Model):
         self.granularity = check_choice(granularity, "granularity", ("batch", "example"))
         self.seed = check_int(seed, "seed", minimum=0)
         self.replace_embedding = check_bool(replace_embedding, "replace_embedding")
+        self.token_dropout = check_real(token_dropout, "token_dropout", 0.0, 1.0,
+                                        high_open=True)
+        self.per_token = isinstance(head, keras.layers.Dense)
+        width = predecessor.config.width
+        if self.per_token and head.built and head.kernel.shape[0] != width:
+            raise ValueError(f"head must read the predecessor's width {width}, got a Dense "
+                             f"layer with input size {head.kernel.shape[0]}.")
+        self.token_drop = keras.layers.Dropout(self.token_dropout)
         self.predecessor, self.successor, self.head = predecessor, successor, head
         self.group = lp // ls
         self.modules = ls + int(self.replace_embedding)
         if not self.replace_embedding:
             successor.embedding.set_weights(predecessor.embedding.get_weights())
         if not head.built:
-            head.build((None, None, predecessor.config.width))
+            head.build((None, None, width))
         for frozen in (predecessor, head, successor.mlm):
             frozen.trainable = False
             for v in frozen.weights:  # also what a reloaded model rebuilt after its config
@@ -164,9 +179,10 @@ class TheseusModel(keras.Model):
         return (h if final is None else final(h)), key_mask
 
     def call(self, inputs, training=None, replaced=None):
-        """Logits ``(B, num_classes)``; ``replaced`` (bool ``(M,)``, or ``(M, B)`` per
-        example, as :meth:`draw_replacements` gives; optional) fixes the choices of a pass
-        instead of drawing them (drawn only with ``training=True``)."""
+        """Logits ``(B, num_classes)``, with a per-token head ``(B, T, num_tags)``;
+        ``replaced`` (bool ``(M,)``, or ``(M, B)`` per example, as :meth:`draw_replacements`
+        gives; optional) fixes the choices of a pass instead of drawing them (drawn only with
+        ``training=True``)."""
         if replaced is None and training:
             token_ids = bert._as_inputs(inputs)[0]
             replaced = self.draw_replacements(ops.shape(token_ids)[0])
@@ -177,22 +193,36 @@ class TheseusModel(keras.Model):
                                  f"({self.modules}, batch), one entry per module, got shape "
                                  f"{tuple(replaced.shape)}.")
         hidden, key_mask = self._hidden(inputs, training, replaced)
+        if self.per_token:
+            return self.head(self.token_drop(hidden, training=training))
         if isinstance(self.head, bert.PooledHead):
             return self.head(hidden, key_mask=key_mask, training=training)
         return self.head(hidden, training=training)
 
     def successor_model(self, name="successor_classifier"):
-        """The compressed classifier: a functional model on the successor (its own layers,
-        shared, all trainable again, the embedding included) with a trainable copy of the
-        head, ready for further fine-tuning (:func:`kexue.models.bert.fine_tune`) or export."""
+        """The compressed model, ready for further fine-tuning
+        (:func:`kexue.models.bert.fine_tune`) or export: a functional classifier
+        (:func:`~kexue.models.bert.build_classifier`, or
+        :func:`~kexue.models.encoders.pooled_classifier` for a :class:`PooledHead`) or, with a
+        per-token head, a tagger (:func:`~kexue.models.bert.build_tagger`) on a copy of the
+        successor (the predecessor's final LayerNorm included, as the mixture computes it) with
+        a copy of the head, every weight trainable. Nothing of this model changes, and later
+        training of the returned model leaves it alone.
+        """
+        successor = bert.BertModel(self.successor.config)
+        successor.set_weights(self.successor.get_weights())
+        if self.predecessor.final_norm is not None:
+            successor.final_norm.set_weights(self.predecessor.final_norm.get_weights())
         head = self.head
-        self.successor.embedding.trainable = True  # frozen by the Theseus stage unless replaced
-        if isinstance(head, bert.PooledHead):
-            model = encoders.pooled_classifier(self.successor, head.num_classes, head.pooling,
+        if self.per_token:
+            model = bert.build_tagger(successor, head.units, self.token_dropout, name=name)
+            model.get_layer("tag_logits").set_weights(head.get_weights())
+        elif isinstance(head, bert.PooledHead):
+            model = encoders.pooled_classifier(successor, head.num_classes, head.pooling,
                                                head.dropout, name=name)
             model.get_layer("head").set_weights(head.get_weights())
         else:
-            model = bert.build_classifier(self.successor, head.num_classes, head.dropout,
+            model = bert.build_classifier(successor, head.num_classes, head.dropout,
                                           name=name)
             model.get_layer("cls_head").set_weights(head.get_weights())
         return model
@@ -204,7 +234,7 @@ class TheseusModel(keras.Model):
             successor=keras.saving.serialize_keras_object(self.successor),
             head=keras.saving.serialize_keras_object(self.head),
             replace_rate=self.replace_rate, granularity=self.granularity, seed=self.seed,
-            replace_embedding=self.replace_embedding)
+            replace_embedding=self.replace_embedding, token_dropout=self.token_dropout)
         return config
 
     @classmethod
@@ -216,16 +246,19 @@ class TheseusModel(keras.Model):
 
 
 def fit_theseus(theseus, x, y, validation=None, epochs=3, batch_size=32, learning_rate=1e-4,
-                seed=0, verbose=0):
+                seed=0, verbose=0, sample_weight=None):
     """The module-replacement stage: train ``theseus`` (a :class:`TheseusModel`) on the task,
     with the optimiser and schedule of :func:`kexue.models.bert.fine_tune` (AdamW, linear
-    warm-up over 10% of the steps, then decay) and the cross-entropy of the class logits.
+    warm-up over 10% of the steps, then decay) and the cross-entropy of the logits.
     Compiles ``theseus`` (so that the frozen parts are frozen in the train step), then fits.
 
     ``x``: a dict ``{"token_ids", "segment_ids"}`` of int arrays ``(N, T)``
-    (:func:`kexue.models.bert.classification_inputs`); ``y``: int labels ``(N,)``. Returns
-    the Keras ``History``'s dict (``loss``, ``accuracy``, with ``validation=(x_dev, y_dev)``
-    also ``val_loss``, ``val_accuracy``: the validation pass is the successor alone).
+    (:func:`kexue.models.bert.classification_inputs`); ``y``: int labels ``(N,)``, or with a
+    per-token head tags ``(N, T)`` with ``sample_weight`` ``(N, T)`` (1 on the positions
+    that count, as :func:`kexue.models.bert.tagging_inputs` gives). Returns the Keras
+    ``History``'s dict (``loss``, ``accuracy``, over the weighted positions with weights; with
+    ``validation=(x_dev, y_dev)`` or ``(x_dev, y_dev, w_dev)`` also ``val_loss``,
+    ``val_accuracy``: the validation pass is the successor alone).
 
     Used in: book/transformers/bert-of-theseus.md
     """
@@ -236,7 +269,11 @@ def fit_theseus(theseus, x, y, validation=None, epochs=3, batch_size=32, learnin
     x = {k: x[k] for k in ("token_ids", "segment_ids") if k in x}
     y = _checks.as_array(y, "y")
     n = len(x["token_ids"])
-    _checks.check_shape(y, "y", (n,))
+    _checks.check_shape(y, "y", x["token_ids"].shape if theseus.per_token else (n,))
+    weighted = sample_weight is not None
+    if weighted:
+        sample_weight = _checks.as_array(sample_weight, "sample_weight", dtype="float32")
+        _checks.check_shape(sample_weight, "sample_weight", y.shape)
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     learning_rate = check_real(learning_rate, "learning_rate", 0.0, low_open=True)
@@ -244,11 +281,16 @@ def fit_theseus(theseus, x, y, validation=None, epochs=3, batch_size=32, learnin
     keras.utils.set_random_seed(check_int(seed, "seed", minimum=0))
     theseus.compile(optimizer=bert._optimizer(learning_rate, steps, max(steps // 10, 1)),
                     loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    metrics=["accuracy"])
+                    **{"weighted_metrics" if weighted else "metrics": ["accuracy"]})
     val = None
     if validation is not None:
-        xv = {k: validation[0][k] for k in x}
-        val = (xv, _checks.as_array(validation[1], "validation labels"))
-    history = theseus.fit(x, y, batch_size=batch_size, epochs=epochs, validation_data=val,
-                          verbose=verbose, shuffle=True)
+        if len(validation) not in (2, 3):
+            raise ValueError(f"validation must be (x, y) or (x, y, weights), got "
+                             f"{len(validation)} items.")
+        val = ({k: validation[0][k] for k in x},
+               _checks.as_array(validation[1], "validation labels"),
+               *([_checks.as_array(validation[2], "validation weights", dtype="float32")]
+                 if len(validation) == 3 else []))
+    history = theseus.fit(x, y, sample_weight=sample_weight, batch_size=batch_size,
+                          epochs=epochs, validation_data=val, verbose=verbose, shuffle=True)
     return history.history
