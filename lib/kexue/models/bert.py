@@ -1233,7 +1233,7 @@ def segmentation_pieces(sentences, max_len=64) -> list:
     words.
 
     Used in: book/transformers/attention.md, book/transformers/albert-electra.md,
-    book/transformers/albert-unshared.md
+    book/transformers/albert-unshared.md, book/transformers/bert-of-theseus.md
     """
     from kexue.text import chunk_words
 
@@ -1249,7 +1249,7 @@ def segmentation_inputs(vocab, pieces, max_len=64):
     :func:`kexue.text.words_to_tags` (4 tags) as labels.
 
     Used in: book/transformers/attention.md, book/transformers/albert-electra.md,
-    book/transformers/albert-unshared.md
+    book/transformers/albert-unshared.md, book/transformers/bert-of-theseus.md
     """
     from kexue.text import words_to_tags
 
