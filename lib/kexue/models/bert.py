@@ -774,13 +774,25 @@ def fine_tune(model, x, y, validation=None, epochs=3, batch_size=32, learning_ra
         check_shape(y, "y", (n, next(iter(x.values())).shape[1]))
     else:
         check_shape(y, "y", (n,))
+    return _compile_and_fit(model, pick, x, y, validation, epochs, batch_size, learning_rate,
+                            seed, verbose, sample_weight)
+
+
+def _compile_and_fit(model, select, x, y, validation, epochs, batch_size, learning_rate, seed,
+                     verbose, sample_weight):
+    """The training part of :func:`fine_tune`, shared with
+    :func:`kexue.models.compression.fit_theseus`: checks ``sample_weight`` (``y``'s shape) and
+    the settings, compiles ``model`` with AdamW (linear warm-up over 10% of the steps, then
+    decay), the cross-entropy of the logits and accuracy (weighted with weights), and fits it on
+    ``select(x)`` (``select``: the model's inputs out of a dict, applied to the validation
+    inputs too). Returns the ``History``'s dict."""
     if sample_weight is not None:
         sample_weight = as_array(sample_weight, "sample_weight", dtype="float32")
         check_shape(sample_weight, "sample_weight", y.shape)
     epochs = check_int(epochs, "epochs")
     batch_size = check_int(batch_size, "batch_size")
     learning_rate = check_real(learning_rate, "learning_rate", 0.0, low_open=True)
-    steps = epochs * math.ceil(n / batch_size)
+    steps = epochs * math.ceil(len(y) / batch_size)
     keras.utils.set_random_seed(check_int(seed, "seed", minimum=0))
     weighted = sample_weight is not None
     model.compile(optimizer=_optimizer(learning_rate, steps, max(steps // 10, 1)),
@@ -791,12 +803,12 @@ def fine_tune(model, x, y, validation=None, epochs=3, batch_size=32, learning_ra
         if len(validation) not in (2, 3):
             raise ValueError(f"validation must be (x, y) or (x, y, weights), got "
                              f"{len(validation)} items.")
-        val = (pick(validation[0]), as_array(validation[1], "validation labels"),
+        val = (select(validation[0]), as_array(validation[1], "validation labels"),
                *([as_array(validation[2], "validation weights", dtype="float32")]
                  if len(validation) == 3 else []))
     with warnings.catch_warnings():  # a BERT's MLM head takes no part in classification
         warnings.filterwarnings("ignore", message="Gradients do not exist for variables")
-        history = model.fit(pick(x), y, sample_weight=sample_weight, batch_size=batch_size,
+        history = model.fit(select(x), y, sample_weight=sample_weight, batch_size=batch_size,
                             epochs=epochs, validation_data=val, verbose=verbose, shuffle=True)
     return history.history
 

@@ -266,31 +266,10 @@ def fit_theseus(theseus, x, y, validation=None, epochs=3, batch_size=32, learnin
     if not isinstance(x, dict) or "token_ids" not in x:
         raise TypeError(f"x must be a dict with 'token_ids' (and 'segment_ids'), as "
                         f"classification_inputs gives, got {_checks.describe(x)}.")
-    x = {k: x[k] for k in ("token_ids", "segment_ids") if k in x}
+    keys = [k for k in ("token_ids", "segment_ids") if k in x]
     y = _checks.as_array(y, "y")
-    n = len(x["token_ids"])
-    _checks.check_shape(y, "y", x["token_ids"].shape if theseus.per_token else (n,))
-    weighted = sample_weight is not None
-    if weighted:
-        sample_weight = _checks.as_array(sample_weight, "sample_weight", dtype="float32")
-        _checks.check_shape(sample_weight, "sample_weight", y.shape)
-    epochs = check_int(epochs, "epochs")
-    batch_size = check_int(batch_size, "batch_size")
-    learning_rate = check_real(learning_rate, "learning_rate", 0.0, low_open=True)
-    steps = epochs * -(-n // batch_size)
-    keras.utils.set_random_seed(check_int(seed, "seed", minimum=0))
-    theseus.compile(optimizer=bert._optimizer(learning_rate, steps, max(steps // 10, 1)),
-                    loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                    **{"weighted_metrics" if weighted else "metrics": ["accuracy"]})
-    val = None
-    if validation is not None:
-        if len(validation) not in (2, 3):
-            raise ValueError(f"validation must be (x, y) or (x, y, weights), got "
-                             f"{len(validation)} items.")
-        val = ({k: validation[0][k] for k in x},
-               _checks.as_array(validation[1], "validation labels"),
-               *([_checks.as_array(validation[2], "validation weights", dtype="float32")]
-                 if len(validation) == 3 else []))
-    history = theseus.fit(x, y, sample_weight=sample_weight, batch_size=batch_size,
-                          epochs=epochs, validation_data=val, verbose=verbose, shuffle=True)
-    return history.history
+    _checks.check_shape(y, "y", x["token_ids"].shape if theseus.per_token
+                        else (len(x["token_ids"]),))
+    return bert._compile_and_fit(theseus, lambda d: {k: d[k] for k in keys}, x, y, validation,
+                                 epochs, batch_size, learning_rate, seed, verbose,
+                                 sample_weight)
