@@ -20,7 +20,7 @@ Used in: book/transformers/albert-electra.md, book/transformers/albert-unshared.
 
 from __future__ import annotations
 
-from kexue._checks import check_int, check_real
+from kexue._checks import check_choice, check_int, check_real
 
 __all__ = ["block_parameters", "parameter_count", "multiply_adds_per_token",
            "pretraining_multiply_adds", "training_memory"]
@@ -147,8 +147,6 @@ def pretraining_multiply_adds(config, seq_len, objective="mlm", generator_fracti
 
     Used in: book/transformers/albert-electra.md
     """
-    from kexue._checks import check_choice
-
     c = _config(config)
     objective = check_choice(objective, "objective", ("mlm", "electra"))
     mask_rate = check_real(mask_rate, "mask_rate", 0.0, 1.0)
