@@ -4,8 +4,9 @@
   Transformer blocks and the tied masked-language-model head, kept apart so that they can be
   recombined), its character vocabulary from the CLUE training texts, MLM masking and
   pre-training, fine-tuning for classification, and the committed, hash-checked checkpoint;
-- :mod:`kexue.models.baselines`: the bag-of-characters classifier that every Transformer
-  result is shown beside.
+- :mod:`kexue.models.baselines`: the taggers without self-attention (one character, or a
+  window) that every Transformer tagging result is shown beside, and a bag-of-characters
+  classifier.
 - :mod:`kexue.models.compression`: a fine-tuned BERT compressed into fewer layers by module
   replacement (BERT-of-Theseus), and a model cut to its first layers.
 - :mod:`kexue.models.encoders`: small Transformer encoder classifiers with any Synthesizer

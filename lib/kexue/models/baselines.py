@@ -25,7 +25,8 @@ def bag_of_characters(vocab_size, num_classes, dim=64, name="bag_of_characters")
     sentences' characters); output logits ``(B, num_classes)``. Parameters:
     ``vocab_size * dim + (dim + 1) * num_classes``.
 
-    Used in: book/transformers/attention.md
+    Used in: no chapter at present (the Transformer chapters fine-tune on tagging since
+    their classification tasks showed no gain from pre-training); kept, tested, for classification.
     """
     vocab_size = check_int(vocab_size, "vocab_size", minimum=2)
     num_classes = check_int(num_classes, "num_classes", minimum=2)

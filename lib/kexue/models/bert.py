@@ -1317,7 +1317,8 @@ class PooledHead(ClsHead):
     Masked-language-model pre-training never makes the [CLS] state a target, while every
     position's state is one, which is why the mean can carry more of what it taught.
 
-    Used in: book/transformers/bert-of-theseus.md
+    Used in: no chapter at present (the Transformer chapters fine-tune on tagging since
+    their classification tasks showed no gain from pre-training); kept, tested, for classification.
     """
 
     def __init__(self, num_classes, pooling="mean", dropout=0.1, **kwargs):

@@ -222,7 +222,8 @@ def pooled_classifier(encoder, num_classes, pooling="mean", dropout=0.1,
     left out of the mean). With ``pooling="cls"`` it computes what :func:`kexue.models.bert.build_classifier`
     computes; :func:`kexue.models.bert.fine_tune` trains either.
 
-    Used in: book/transformers/bert-of-theseus.md
+    Used in: no chapter at present (the Transformer chapters fine-tune on tagging since
+    their classification tasks showed no gain from pre-training); kept, tested, for classification.
     """
     from kexue.models import bert  # here: bert imports this module's package while registering
 
