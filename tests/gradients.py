@@ -1,12 +1,15 @@
 """Gradients for the tests on whichever Keras backend runs them (TensorFlow or JAX).
 
 ``grads(fn, *arrays)``: the gradients of the scalar ``fn(*arrays)`` with respect to each array.
+``op_determinism(enabled)``: a context with TensorFlow's op determinism on or off.
 ``model_grads(model, loss_fn, x, y, compiled=False)``: the gradients of ``loss_fn(y, model(x,
 training=True))`` with respect to ``model.trainable_variables``; the model's non-trainable state
 (seed generators, statistics) moves on as it would in a training step.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import keras
 import numpy as np
@@ -61,3 +64,20 @@ def model_grads(model, loss_fn, x, y, compiled=False):
             variable.assign(value)
         return [np.asarray(a) for a in g]
     raise NotImplementedError(f"no gradient helper for the {BACKEND} backend")
+
+
+@contextlib.contextmanager
+def op_determinism(enabled):
+    """TensorFlow's op determinism on or off for the block, as it was after it (XLA refuses
+    some gradients under it, and Keras models drop ``jit_compile=True`` while it is on)."""
+    if keras.backend.backend() != "tensorflow":
+        yield
+        return
+    from tensorflow.python.framework import config
+
+    was = config.is_op_determinism_enabled()
+    (config.enable_op_determinism if enabled else config.disable_op_determinism)()
+    try:
+        yield
+    finally:
+        (config.enable_op_determinism if was else config.disable_op_determinism)()

@@ -8,11 +8,10 @@ TensorFlow a Keras model drops ``jit_compile=True`` while op determinism is on (
 
 from __future__ import annotations
 
-import contextlib
-
 import keras
 import numpy as np
 import pytest
+from gradients import op_determinism
 from kexue import text
 from kexue.layers import CRF, MEMM, SoftmaxTagger
 
@@ -25,22 +24,6 @@ HEADS = {
 }
 
 
-@contextlib.contextmanager
-def _without_op_determinism():
-    if keras.backend.backend() != "tensorflow":
-        yield
-        return
-    from tensorflow.python.framework import config
-
-    was = config.is_op_determinism_enabled()
-    config.disable_op_determinism()
-    try:
-        yield
-    finally:
-        if was:
-            config.enable_op_determinism()
-
-
 @pytest.mark.parametrize("name", HEADS)
 def test_heads_train_the_same_with_and_without_jit(name):
     rng = np.random.default_rng(0)
@@ -48,7 +31,7 @@ def test_heads_train_the_same_with_and_without_jit(name):
     y = rng.integers(0, 4, size=(12, 10))
     y[np.arange(10)[None] >= rng.integers(1, 11, size=12)[:, None]] = -1  # right padding
     losses = {}
-    with _without_op_determinism():
+    with op_determinism(False):
         for jit in (False, True):
             keras.utils.set_random_seed(0)
             head = HEADS[name]()

@@ -5,7 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from gradients import grads
+from gradients import grads, op_determinism
 from kexue import runtime
 from kexue.layers import (
     ClassCenters,
@@ -21,6 +21,7 @@ from kexue.layers import (
     masked_max,
     masked_mean,
     masked_softmax,
+    masking,
     padding_mask,
     replace_layer,
     reverse_valid,
@@ -469,17 +470,143 @@ def test_output_gated_gru_cell_config_and_training():
     assert losses[-1] < 0.5 * losses[0]
 
 
-def test_masked_max_gradient_splits_ties_and_skips_padding():
+def first_max_grad(x, m, weights):
+    """Brute force: the gradient of ``sum(masked_max(x, m) * weights)``: each row's weight at
+    the first real position holding its maximum, 0 everywhere else."""
+    want = np.zeros_like(x)
+    for b in range(x.shape[0]):
+        real = np.flatnonzero(m[b])
+        for c in np.ndindex(x.shape[2:]):
+            if real.size:
+                want[(b, real[np.argmax(x[(b, real) + c])]) + c] = weights[(b,) + c]
+    return want
+
+
+def test_masked_max_gradient_goes_to_the_first_real_maximum_and_skips_padding():
     # rows: distinct values; a tie of two real maxima; padding larger than the real values
-    # (and NaN); all padding. The gradient is that of ops.max over the real positions.
+    # (and NaN); all padding; padding of +inf between two tied maxima.
     x = np.array([[[1.0], [3.0], [2.0]], [[2.0], [2.0], [0.0]], [[0.0], [9.0], [np.nan]],
-                  [[5.0], [np.nan], [1.0]]], dtype="float64")
-    m = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0]], dtype="float64")
-    weights = np.array([[2.0], [3.0], [5.0], [7.0]])
+                  [[5.0], [np.nan], [1.0]], [[4.0], [np.inf], [4.0]]], dtype="float32")
+    m = np.array([[1, 1, 1], [1, 1, 0], [1, 0, 0], [0, 0, 0], [1, 0, 1]], dtype="float32")
+    weights = np.array([[2.0], [3.0], [5.0], [7.0], [11.0]], dtype="float32")
     (g,) = grads(lambda v: keras.ops.sum(masked_max(v, m) * weights), x)
     want = np.zeros_like(x)
     want[0, 1] = 2.0
-    want[1, 0] = want[1, 1] = 1.5
+    want[1, 0] = 3.0
     want[2, 0] = 5.0
+    want[4, 0] = 11.0
     np.testing.assert_array_equal(g, want)
-    np.testing.assert_array_equal(np.asarray(masked_max(x, m)), [[3.0], [2.0], [0.0], [0.0]])
+    np.testing.assert_array_equal(np.asarray(masked_max(x, m)),
+                                  [[3.0], [2.0], [0.0], [0.0], [4.0]])
+
+
+@pytest.mark.parametrize("add", [True, False], ids=["padding-by-add", "padding-by-where"])
+def test_masked_max_equals_brute_force_with_ties_and_holes(add, monkeypatch):
+    # both paths (add and max_pool; where and argmax), on small integers (many ties), masks with holes,
+    # padding above, below and equal to the real maximum, two trailing axes
+    monkeypatch.setattr(masking, "_pooling_skips_nan", lambda: add)
+    rng = np.random.default_rng(3)
+    x = rng.integers(-3, 4, size=(6, 9, 2, 3)).astype("float32")
+    m = rng.random((6, 9)) < 0.6
+    m[0], m[1], m[2] = True, False, np.arange(9) < 4
+    x[~m] = rng.choice(np.array([9.0, -9.0, 0.0, 3.0], "float32"), size=x[~m].shape)
+    weights = rng.normal(size=(6, 2, 3)).astype("float32")
+    (g,) = grads(lambda v: keras.ops.sum(masked_max(v, m) * weights), x)
+    np.testing.assert_array_equal(g, first_max_grad(x, m, weights))
+    real = np.where(m[:, :, None, None], x, -np.inf).max(axis=1)
+    want = np.where(m.any(axis=1)[:, None, None], real, 0.0)
+    np.testing.assert_array_equal(np.asarray(masked_max(x, m)), want)
+
+
+def test_masked_max_pooling_matches_keras_max_pooling_on_unpadded_rows():
+    # the unmasked reference with the same gradient rule: MaxPooling1D with the whole time axis
+    # as its window (values and gradients exactly equal, ties included)
+    x = RNG.integers(-2, 3, size=(4, 7, 5)).astype("float32")
+    weights = RNG.normal(size=(4, 5)).astype("float32")
+    ref = keras.Sequential([keras.layers.MaxPooling1D(7), keras.layers.Flatten()])
+    ours = MaskedGlobalMaxPooling1D()
+    ones = np.ones((4, 7), bool)
+    (g_ref,) = grads(lambda v: keras.ops.sum(ref(v) * weights), x)
+    (g,) = grads(lambda v: keras.ops.sum(ours(v, mask=ones) * weights), x)
+    np.testing.assert_array_equal(g, g_ref)
+    np.testing.assert_array_equal(np.asarray(ours(x, mask=ones)), np.asarray(ref(x)))
+
+
+def tf_masked_max_and_grad(weights, **function_options):
+    """A ``tf.function`` (with ``function_options``) of ``(x, mask)`` giving ``masked_max(x,
+    mask)`` and the gradient of ``sum(masked_max(x, mask) * weights)`` with respect to ``x``."""
+    @tf.function(**function_options)
+    def fn(v, mask):
+        with tf.GradientTape() as tape:
+            tape.watch(v)
+            out = masked_max(v, mask)
+            loss = tf.reduce_sum(out * weights)
+        return out, tape.gradient(loss, v)
+
+    return fn
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "compiled"])
+def test_masked_max_padding_of_nan_and_inf_never_leaks_when_compiled(jit):
+    # the padding moved by an add (TensorFlow on CPU) or a where, inside a traced function:
+    # tf.function without and with XLA, or jax.jit
+    _, x, m = padded([3, 1, 6, 0], 6, d=4)
+    poisoned = x.copy()
+    poisoned[~m] = np.where(RNG.random(poisoned[~m].shape) < 0.5, np.nan, np.inf)
+    weights = RNG.normal(size=(4, 4)).astype("float32")
+
+    def value_and_grad(v):
+        if keras.backend.backend() == "tensorflow":
+            fn = tf_masked_max_and_grad(weights, jit_compile=jit)
+            return [np.asarray(t) for t in fn(tf.constant(v), tf.constant(m))]
+        import jax
+
+        def fn(v):
+            out = masked_max(v, m)
+            return keras.ops.sum(out * weights), out
+
+        grad_fn = jax.value_and_grad(fn, has_aux=True)
+        (_, out), g = (jax.jit(grad_fn) if jit else grad_fn)(v)
+        return np.asarray(out), np.asarray(g)
+
+    with op_determinism(True):  # as kexue.runtime.seed leaves it; no MaxPoolGrad under XLA
+        clean, dirty = value_and_grad(x), value_and_grad(poisoned)
+    np.testing.assert_array_equal(dirty[0], clean[0])
+    np.testing.assert_array_equal(dirty[1], clean[1])
+    np.testing.assert_array_equal(clean[1], first_max_grad(x, m, weights))
+    assert np.all(dirty[0][3] == 0)
+
+
+def test_masked_max_without_a_static_time_axis():
+    # T unknown while tracing: the maximum is read at the argmax (same values and gradient)
+    _, x, m = padded([3, 1, 6, 0], 6, d=4)
+    x[0, 0] = x[0, 1] = x[0, :3].max(axis=0) + 1  # ties in every channel of row 0
+    weights = RNG.normal(size=(4, 4)).astype("float32")
+    masked = np.where(m[:, :, None], x, -np.inf).astype("float32")
+    (g,) = grads(lambda v: keras.ops.sum(masking._first_max(v) * weights), masked)
+    np.testing.assert_array_equal(g[:3], first_max_grad(x, m, weights)[:3])
+    if keras.backend.backend() != "tensorflow":
+        return  # JAX traces with static shapes: only TensorFlow meets an unknown T
+
+    fn = tf_masked_max_and_grad(weights, input_signature=[
+        tf.TensorSpec((None, None, 4)), tf.TensorSpec((None, None), tf.bool)])
+    out, g = fn(tf.constant(x), tf.constant(m))
+    np.testing.assert_array_equal(out.numpy(), np.asarray(masked_max(x, m)))
+    np.testing.assert_array_equal(g.numpy(), first_max_grad(x, m, weights))
+
+
+def test_masked_max_takes_the_max_pool_path_only_on_tensorflow_cpu_outside_xla():
+    # the fast path (add, max_pool) where its NaN handling is tested above; a where elsewhere
+    if keras.backend.backend() != "tensorflow":
+        assert not masking._pooling_skips_nan()
+        return
+    seen = {}
+
+    def probe(key):
+        seen[key] = masking._pooling_skips_nan()
+        return tf.constant(0.0)
+
+    probe("eager")
+    tf.function(lambda: probe("graph"))()
+    tf.function(lambda: probe("xla"), jit_compile=True)()
+    assert seen == {"eager": True, "graph": True, "xla": False}

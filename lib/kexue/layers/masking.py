@@ -6,8 +6,8 @@ which is which. Every operation here gives, on each row, exactly what the same o
 gives on the unpadded row, whatever the padding length:
 
 - :func:`masked_mean`: ``sum_t x_t m_t / max(sum_t m_t, 1)``;
-- :func:`masked_max`: the maximum over real positions (padding replaced by a dtype-aware
-  very negative number before the max);
+- :func:`masked_max`: the maximum over real positions (the padding moved to ``-inf``; the
+  gradient goes to the first maximum);
 - :func:`masked_softmax`: a softmax whose padded entries are exactly 0;
 - :func:`reverse_valid`: reverse the first ``length`` steps of each row, keep the rest;
 - :class:`MaskedBiRNN`: a bidirectional RNN whose backward pass never sees the padding.
@@ -18,6 +18,8 @@ Used in: book/keras/layers-within-layers-and-masks.md
 """
 
 from __future__ import annotations
+
+import functools
 
 import keras
 import numpy as np
@@ -142,44 +144,95 @@ def masked_mean(x, mask, axis=1):
 def masked_max(x, mask, axis=1):
     """Maximum of ``x`` over the real positions of the time axis.
 
-    Padded entries are replaced by :func:`very_negative` before the maximum, so that a
-    row of negative numbers padded with zeros keeps its negative maximum. Shapes as in
-    :func:`masked_mean`; all-padding rows give 0.
+    Shapes as in :func:`masked_mean`; all-padding rows give 0. For floats the gradient goes
+    to the *first* real position holding the maximum, as Keras's ``MaxPooling1D``'s does
+    (Keras's ``GlobalMaxPooling1D``, a plain ``max``, splits it among tied positions
+    instead), and never to a padded position; :func:`_max_of_real` says how, and why.
+    Integers are maxed after replacing the padding by :func:`very_negative`.
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
     x = _numeric(x, "x")
     _check_axis(axis, x)
-    m = _float_mask(mask, x)
+    keep = _checked_mask(mask, x)
+    if keras.backend.standardize_dtype(keep.dtype) != "bool":
+        keep = ops.not_equal(keep, 0)
+    for _ in range(len(x.shape) - 2):
+        keep = ops.expand_dims(keep, -1)
     if dtype_kind(x) == "f":
-        out = _max_of_real(x, m)
+        out = _max_of_real(x, keep)
     else:
-        out = ops.max(ops.where(ops.greater(m, 0), x, very_negative(x.dtype)), axis=1)
-    any_real = ops.greater(ops.max(m, axis=1), 0)
+        out = ops.max(ops.where(keep, x, very_negative(x.dtype)), axis=1)
+    any_real = ops.any(keep, axis=1)
     return ops.where(any_real, out, ops.zeros_like(out))
 
 
-@ops.custom_gradient
-def _max_of_real(x, m):
-    """``max_t`` of ``x`` ``(batch, T, ...)`` over the positions where the float mask ``m``
-    (``x``'s shape with 1s after the time axis) is 1; ``(batch, ...)``.
+@functools.cache
+def _cpu_only():
+    """Whether every device Keras sees is a CPU."""
+    return all(str(device).lower().startswith("cpu") for device in keras.distribution.list_devices())
 
-    The padding is replaced by :func:`very_negative` with one ``where`` (a NaN there cannot
-    leak); the gradient is written out, so that the ``where`` costs nothing in the backward
-    pass: ``d max / d x_t = [x_t is the maximum] / (number of maxima)``, as for ``ops.max``,
-    and never at a padded position. No gradient flows to the mask.
+
+def _pooling_skips_nan():
+    """Whether :func:`_max_of_real` may move the padding to ``-inf`` by an add: only where the
+    max pooling and its gradient are known to skip a NaN, which is TensorFlow's CPU kernels
+    outside XLA (tested). XLA's forward skips it on CPU but its gradient may pick it, and on a
+    GPU or under JAX the max propagates it; there the padding is replaced with a ``where``.
     """
-    masked = ops.where(ops.greater(m, 0), x, very_negative(x.dtype))
-    out = ops.max(masked, axis=1)
+    if keras.config.backend() != "tensorflow" or not _cpu_only():
+        return False
+    try:  # tracing inside tf.function(jit_compile=True)? (no public test for it)
+        import tensorflow as tf
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:
+        return False
+    graph = tf.compat.v1.get_default_graph()
+    in_xla = getattr(control_flow_util, "GraphOrParentsInXlaContext", None)
+    return in_xla is not None and not in_xla(graph)
 
-    def grad(*args, upstream=None):
-        if upstream is None:
-            (upstream,) = args
-        hit = ops.cast(ops.equal(masked, ops.expand_dims(out, 1)), x.dtype)
-        share = upstream / ops.sum(hit, axis=1)
-        return hit * ops.expand_dims(share, 1), ops.zeros_like(m)
 
-    return out, grad
+def _max_of_real(x, keep):
+    """``max_t`` of the floats ``x`` ``(batch, T, ...)`` over the positions where the boolean
+    ``keep`` (``x``'s rank, 1s after the time axis) is true; ``(batch, ...)``, ``-inf`` or the
+    lowest float on all-padding rows (the caller replaces those). The gradient goes to the
+    first real position holding the maximum.
+
+    Where TensorFlow runs on the CPU without XLA (:func:`_pooling_skips_nan`) and ``T`` and the
+    trailing axes are known, the rows are flattened to ``(batch, T, c)``, the padding is moved
+    to ``-inf`` by adding ``0`` / ``-inf`` (one full-size pass), and one ``max_pool`` of window
+    and stride ``T`` reduces them; its gradient is one kernel, where that of ``ops.max`` (what
+    ``GlobalMaxPooling1D`` uses) takes five full-size passes. A NaN or ``+inf`` at a padded
+    position becomes NaN, which that max pooling skips. As with TensorFlow's ``MaxPooling1D``,
+    a NaN at a real position is skipped too, and a row whose real values are all ``-inf``
+    gives the lowest float rather than ``-inf``.
+
+    Everywhere else the padding is replaced by ``-inf`` with a ``where`` (which no NaN
+    survives) and the maximum is read at the first ``argmax`` (:func:`_first_max`): the same
+    values and gradient.
+    """
+    t = x.shape[1]
+    rest = tuple(x.shape[2:])
+    if isinstance(t, int) and all(isinstance(n, int) for n in rest) and _pooling_skips_nan():
+        channels = int(np.prod(rest, dtype=np.int64))
+        rows = ops.reshape(x, (-1, t, channels))
+        keep = ops.reshape(keep, (-1, t, 1))
+        bias = ops.where(keep, ops.cast(0.0, x.dtype), ops.cast(float("-inf"), x.dtype))
+        out = ops.max_pool(rows + bias, t, t, padding="valid", data_format="channels_last")
+        return ops.reshape(out, (-1,) + rest)
+    return _first_max(ops.where(keep, x, ops.cast(float("-inf"), x.dtype)))
+
+
+def _first_max(x):
+    """``max`` of ``x`` ``(batch, T, ...)`` over axis 1, read at the first ``argmax``, so that
+    its gradient goes to the first maximum as ``max_pool``'s does; ``(batch, ...)``.
+
+    The read is a sum of ``x`` where the step is the argmax and 0 elsewhere (dense, with no
+    gather and no scatter in the gradient, for any ``T``).
+    """
+    first = ops.expand_dims(ops.argmax(x, axis=1), 1)
+    steps = ops.reshape(ops.arange(ops.shape(x)[1], dtype=first.dtype),
+                        (1, -1) + (1,) * (len(x.shape) - 2))
+    return ops.sum(ops.where(ops.equal(steps, first), x, ops.zeros_like(x)), axis=1)
 
 
 def masked_softmax(logits, mask, axis=-1):
@@ -313,7 +366,8 @@ class MaskedGlobalMaxPooling1D(_MaskedGlobalPooling1D):
 
     Keras 3's own ``GlobalMaxPooling1D`` has no ``mask`` argument and silently drops a
     propagated mask, so padding can win the maximum; this layer does not. All-padding rows
-    give 0.
+    give 0. With a mask the gradient goes to the first real maximum of each row (see
+    :func:`masked_max`); without one the layer is ``GlobalMaxPooling1D``'s plain ``max``.
 
     Used in: book/keras/layers-within-layers-and-masks.md
     """
