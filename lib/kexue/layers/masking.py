@@ -25,6 +25,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kexue import runtime
 from kexue._checks import (
     _is_int,
     as_tensor,
@@ -154,11 +155,7 @@ def masked_max(x, mask, axis=1):
     """
     x = _numeric(x, "x")
     _check_axis(axis, x)
-    keep = _checked_mask(mask, x)
-    if keras.backend.standardize_dtype(keep.dtype) != "bool":
-        keep = ops.not_equal(keep, 0)
-    for _ in range(len(x.shape) - 2):
-        keep = ops.expand_dims(keep, -1)
+    keep = ops.greater(_float_mask(mask, x), 0)
     if dtype_kind(x) == "f":
         out = _max_of_real(x, keep)
     else:
@@ -169,8 +166,8 @@ def masked_max(x, mask, axis=1):
 
 @functools.cache
 def _cpu_only():
-    """Whether every device Keras sees is a CPU."""
-    return all(str(device).lower().startswith("cpu") for device in keras.distribution.list_devices())
+    """Whether every device the Keras backend can compute on is a CPU."""
+    return set(runtime.devices()) == {"CPU"}
 
 
 def _pooling_skips_nan():
